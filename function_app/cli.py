@@ -1,0 +1,112 @@
+"""Command line of the search API: serve it, apply the schema, run the one-command demo.
+
+python -m function_app.cli demo      # build the demo index on first run, then serve
+python -m function_app.cli serve     # serve the index that exists
+python -m function_app.cli migrate   # apply the schema to the configured database
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from function_app.settings import LOCAL_DATA, Settings, SettingsError
+
+if TYPE_CHECKING:
+    from indexing.database import Connection
+
+log = logging.getLogger("caption-search")
+
+
+def _connect(settings: Settings, *, register_vector: bool = True) -> Connection:
+    from function_app.resources import database_connector
+
+    return database_connector(settings, register_vector=register_vector)()
+
+
+def migrate(settings: Settings) -> None:
+    from indexing.database import apply_schema
+
+    conn = _connect(settings, register_vector=False)
+    apply_schema(conn)
+    conn.close()
+    print("schema applied")
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from function_app.api import create_api
+    from function_app.resources import build_service
+
+    started = time.perf_counter()
+    service = build_service(settings)
+    report = service.health()  # loads the bundle and opens a connection before the first request
+    if report["status"] != "ok":
+        print(f"warning: the index is not ready: {report}", file=sys.stderr)
+    print(
+        f"ready in {time.perf_counter() - started:.1f} s: "
+        f"open http://{host}:{port}/  (API: /api/search?q=...)"
+    )
+    uvicorn.run(create_api(settings, lambda _: service), host=host, port=port, log_level="warning")
+
+
+def demo(settings: Settings, host: str, port: int, rebuild: bool) -> None:
+    from indexing.bundle import BundleError, current_version
+    from indexing.database import apply_schema
+    from indexing.demo import build_demo_index
+
+    try:
+        version = None if rebuild else current_version(settings.model_share)
+    except BundleError:
+        version = None
+    if version is None:
+        print("building the demo index (first run only) ...")
+        if settings.images_dir is None:
+            raise SystemExit("the demo needs IMAGE_STORE=folder")
+        conn = _connect(settings)
+        apply_schema(conn)
+        version = build_demo_index(
+            settings.images_dir.parent, settings.model_share, LOCAL_DATA / "cache", conn
+        )
+        conn.close()
+    print(f"demo index: bundle {version}")
+    serve(settings, host, port)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="caption-search", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("demo", "build the demo index if needed, then serve"),
+        ("serve", "serve the existing index"),
+    ):
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("--host", default="127.0.0.1")
+        command.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        if name == "demo":
+            command.add_argument("--rebuild", action="store_true", help="rebuild the demo index from scratch")
+    commands.add_parser(
+        "migrate", help="apply the schema (idempotent)", description="apply the schema (idempotent)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
+    if args.command == "migrate":
+        migrate(settings)
+    elif args.command == "serve":
+        serve(settings, args.host, args.port)
+    else:
+        demo(settings, args.host, args.port, args.rebuild)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Loads the active search bundle and its encoder once per worker, and notices when it changes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from function_app.errors import ServiceUnavailable
+from indexing.bundle import BundleError, SearchBundle, current_version, load_bundle
+from indexing.text_encoder import EncoderError, OnnxSentenceEncoder
+
+_RETRY_AFTER_FAILURE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class LoadedBundle:
+    bundle: SearchBundle
+    encoder: OnnxSentenceEncoder
+
+
+class BundleProvider:
+    """Hands out the loaded active bundle.
+
+    The CURRENT pointer is re-read at most every ``check_seconds``; when it names a new version that
+    version is loaded and swapped in. A new version that fails to load leaves the old one serving.
+    """
+
+    def __init__(
+        self, share: Path, *, check_seconds: float = 10.0, encoder_threads: int | None = None
+    ) -> None:
+        self._share = share
+        self._check_seconds = check_seconds
+        self._encoder_threads = encoder_threads
+        self._loaded: LoadedBundle | None = None
+        self._error: str | None = None
+        self._next_check = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def last_error(self) -> str | None:
+        return self._error
+
+    def get(self) -> LoadedBundle:
+        """The active bundle, or ServiceUnavailable saying why there is none."""
+        now = time.monotonic()
+        if now >= self._next_check:
+            with self._lock:
+                if now >= self._next_check:
+                    self._refresh()
+        loaded = self._loaded
+        if loaded is None:
+            raise ServiceUnavailable(f"the search index is not available: {self._error}")
+        return loaded
+
+    def _refresh(self) -> None:
+        try:
+            version = current_version(self._share)
+            if self._loaded is None or self._loaded.bundle.version != version:
+                bundle = load_bundle(self._share, version)
+                encoder = OnnxSentenceEncoder(bundle.encoder_dir, threads=self._encoder_threads)
+                self._loaded = LoadedBundle(bundle, encoder)
+            self._error = None
+            self._next_check = time.monotonic() + self._check_seconds
+        except (BundleError, EncoderError) as exc:
+            self._error = str(exc)
+            self._next_check = time.monotonic() + min(self._check_seconds, _RETRY_AFTER_FAILURE_SECONDS)
+        except Exception as exc:  # e.g. onnxruntime refusing a corrupt model file
+            self._error = f"the bundle could not be loaded ({type(exc).__name__}: {exc})"
+            self._next_check = time.monotonic() + min(self._check_seconds, _RETRY_AFTER_FAILURE_SECONDS)

@@ -1,0 +1,156 @@
+"""Settings of the search API, read from the environment in this one place.
+
+Locally every setting has a default that points into the checkout's .data/ folder and an embedded
+PostgreSQL. In Azure (detected by the Functions host's variables) the share path and a database are
+required, and a missing or malformed setting fails at start-up naming the variable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LOCAL_DATA = PROJECT_ROOT / ".data"
+
+DEFAULT_NPROBE = 8
+DEFAULT_K = 10
+MAX_K = 100
+MAX_QUERY_CHARS = 512
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+@dataclass(frozen=True)
+class PostgresEntra:
+    """Azure Database for PostgreSQL reached with a managed identity's Entra token as the password."""
+
+    host: str
+    database: str
+    user: str
+    sslmode: str
+    client_id: str | None
+
+    def dsn(self) -> str:
+        return f"host={self.host} dbname={self.database} user={self.user} sslmode={self.sslmode}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_share: Path
+    database_url: str | None
+    postgres_entra: PostgresEntra | None
+    embedded_pg_dir: Path | None
+    image_store: str
+    images_dir: Path | None
+    images_connection_string: str | None
+    images_account_url: str | None
+    images_container: str
+    azure_client_id: str | None
+    sas_ttl_minutes: int
+    nprobe: int
+    default_k: int
+    max_k: int
+    max_query_chars: int
+    bundle_check_seconds: float
+    cors_allowed_origins: tuple[str, ...]
+    serve_web: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        in_azure = bool(env.get("WEBSITE_INSTANCE_ID") or env.get("FUNCTIONS_WORKER_RUNTIME"))
+
+        def text(name: str, default: str | None = None) -> str | None:
+            value = env.get(name, "").strip()
+            return value or default
+
+        def required(name: str, why: str) -> str:
+            value = text(name)
+            if value is None:
+                raise SettingsError(f"{name} is not set ({why})")
+            return value
+
+        def integer(name: str, default: int, low: int, high: int) -> int:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+            if not low <= value <= high:
+                raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+            return value
+
+        def number(name: str, default: float) -> float:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+        if in_azure:
+            model_share = Path(required("MODEL_SHARE_PATH", "the mount path of the model share"))
+        else:
+            model_share = Path(text("MODEL_SHARE_PATH", str(LOCAL_DATA / "share")) or "")
+
+        database_url = text("DATABASE_URL")
+        postgres_entra = None
+        if database_url is None and text("POSTGRES_HOST"):
+            postgres_entra = PostgresEntra(
+                host=required("POSTGRES_HOST", "the PostgreSQL server name"),
+                database=required("POSTGRES_DATABASE", "the database that holds the index"),
+                user=required("POSTGRES_USER", "the Entra principal the app signs in as"),
+                sslmode=text("POSTGRES_SSLMODE", "require") or "require",
+                client_id=text("AZURE_CLIENT_ID"),
+            )
+        if in_azure and database_url is None and postgres_entra is None:
+            raise SettingsError(
+                "POSTGRES_HOST is not set (or DATABASE_URL): the search index needs a database"
+            )
+        embedded = None
+        if database_url is None and postgres_entra is None:
+            from indexing.database import default_embedded_dir
+
+            embedded = Path(text("EMBEDDED_PG_DIR") or str(default_embedded_dir(PROJECT_ROOT)))
+
+        image_store = (text("IMAGE_STORE", "blob" if in_azure else "folder") or "").lower()
+        if image_store not in ("folder", "blob"):
+            raise SettingsError(f"IMAGE_STORE must be 'folder' or 'blob', got {image_store!r}")
+        images_dir = None
+        if image_store == "folder":
+            images_dir = Path(text("IMAGES_DIR", str(LOCAL_DATA / "demo" / "images")) or "")
+        connection_string = text("IMAGES_CONNECTION_STRING")
+        account_url = text("IMAGES_ACCOUNT_URL")
+        if image_store == "blob" and not (connection_string or account_url):
+            raise SettingsError(
+                "IMAGES_ACCOUNT_URL is not set (IMAGE_STORE=blob needs it, or IMAGES_CONNECTION_STRING)"
+            )
+
+        max_k = integer("SEARCH_MAX_K", MAX_K, 1, 1000)
+        origins = tuple(o.strip() for o in (text("CORS_ALLOWED_ORIGINS", "") or "").split(",") if o.strip())
+        return cls(
+            model_share=model_share,
+            database_url=database_url,
+            postgres_entra=postgres_entra,
+            embedded_pg_dir=embedded,
+            image_store=image_store,
+            images_dir=images_dir,
+            images_connection_string=connection_string,
+            images_account_url=account_url,
+            images_container=text("IMAGES_CONTAINER", "images") or "images",
+            azure_client_id=text("AZURE_CLIENT_ID"),
+            sas_ttl_minutes=integer("SAS_TTL_MINUTES", 15, 1, 24 * 60),
+            nprobe=integer("SEARCH_NPROBE", DEFAULT_NPROBE, 1, 100_000),
+            default_k=integer("SEARCH_DEFAULT_K", DEFAULT_K, 1, max_k),
+            max_k=max_k,
+            max_query_chars=integer("SEARCH_MAX_QUERY_CHARS", MAX_QUERY_CHARS, 1, 100_000),
+            bundle_check_seconds=number("BUNDLE_CHECK_SECONDS", 10.0),
+            cors_allowed_origins=origins,
+            serve_web=not in_azure,
+        )

@@ -1,0 +1,1 @@
+"""Turns a corpus of images into a searchable index."""

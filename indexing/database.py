@@ -1,0 +1,202 @@
+"""PostgreSQL connections: a small pool, the embedded server for local runs, and the schema.
+
+psycopg2 with the pgvector adapter. Connections are made by a ``connect`` callable so the password can
+be a fresh Microsoft Entra token each time (Azure Database for PostgreSQL with a managed identity).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+from psycopg2 import sql
+from psycopg2.extensions import connection as Connection
+
+ENTRA_SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
+CONNECT_TIMEOUT_SECONDS = 3
+_TOKEN_REFRESH_MARGIN_SECONDS = 300
+
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or refused the connection; the message says why."""
+
+
+def schema_sql() -> str:
+    return resources.files("indexing").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def apply_schema(conn: Connection) -> None:
+    """Create the extension, tables and indexes if they are missing (idempotent)."""
+    with conn.cursor() as cur:
+        # Serialise concurrent first starts: CREATE ... IF NOT EXISTS is not race-free on its own.
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (727_001,))
+        cur.execute(schema_sql())
+    conn.commit()
+
+
+def _register_vector(conn: Connection) -> None:
+    from pgvector.psycopg2 import register_vector
+
+    register_vector(conn)
+
+
+class EntraTokenPassword:
+    """Hands out a Microsoft Entra access token as the Postgres password, refreshed before it expires."""
+
+    def __init__(self, credential: Any, scope: str = ENTRA_SCOPE) -> None:
+        self._credential = credential
+        self._scope = scope
+        self._token: str | None = None
+        self._expires_on = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._token is None or time.time() > self._expires_on - _TOKEN_REFRESH_MARGIN_SECONDS:
+                access = self._credential.get_token(self._scope)
+                self._token, self._expires_on = access.token, float(access.expires_on)
+            return self._token
+
+
+def make_connector(
+    dsn: str, password: Callable[[], str] | None = None, *, register_vector: bool = True
+) -> Callable[[], Connection]:
+    """A function that opens a new connection, with the pgvector type registered unless told otherwise."""
+
+    def connect() -> Connection:
+        extra: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        if password is not None:
+            extra["password"] = password()
+        try:
+            conn = psycopg2.connect(dsn, **extra)
+        except psycopg2.OperationalError as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DatabaseUnavailable(f"cannot connect to the database: {first_line}") from exc
+        if register_vector:
+            try:
+                _register_vector(conn)
+            except psycopg2.ProgrammingError as exc:
+                conn.close()
+                raise DatabaseUnavailable(
+                    "the database has no pgvector extension: "
+                    "apply the schema (python -m function_app.cli migrate)"
+                ) from exc
+            conn.commit()
+        return conn
+
+    return connect
+
+
+class ConnectionPool:
+    """A thread-safe pool that drops broken connections instead of handing them out again."""
+
+    def __init__(self, connect: Callable[[], Connection], max_size: int = 8) -> None:
+        self._connect = connect
+        self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(max_size)
+
+    @contextmanager
+    def connection(self, timeout: float = 10.0) -> Iterator[Connection]:
+        """Borrow a connection; database errors become DatabaseUnavailable and drop the connection."""
+        if not self._slots.acquire(timeout=timeout):
+            raise DatabaseUnavailable(f"no database connection became free within {timeout:g} s")
+        conn: Connection | None = None
+        try:
+            conn = self._take()
+            yield conn
+            conn.commit()
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            if conn is not None:
+                conn.close()
+            raise DatabaseUnavailable(f"the database connection failed: {_first_line(exc)}") from exc
+        except BaseException:
+            if conn is not None and not conn.closed:
+                conn.rollback()
+            raise
+        finally:
+            if conn is not None and not conn.closed:
+                self._idle.put(conn)
+            self._slots.release()
+
+    def _take(self) -> Connection:
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                return self._connect()
+            if not conn.closed:
+                return conn
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def default_embedded_dir(project_root: Path) -> Path:
+    """Where the local embedded server keeps its data: the temp folder, keyed by the checkout.
+
+    pgserver opens up the permissions of every parent of its data folder when run as root, so the
+    folder must not live under a home directory.
+    """
+    key = hashlib.sha256(str(project_root.resolve()).encode()).hexdigest()[:10]
+    return Path(tempfile.gettempdir()) / f"caption-search-pg-{key}"
+
+
+_embedded_lock = threading.Lock()
+
+
+def start_embedded_postgres(data_dir: Path, database: str = "caption_search") -> str:
+    """Start (or attach to) a local PostgreSQL 16 with pgvector from the pgserver package; return its DSN.
+
+    The server outlives this process so later runs start in well under a second.
+    """
+    try:
+        import pgserver
+    except ImportError as exc:
+        raise DatabaseUnavailable(
+            "DATABASE_URL is not set and the embedded PostgreSQL (PyPI package pgserver) is not installed"
+        ) from exc
+    with _embedded_lock:
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        server = pgserver.get_server(data_dir, cleanup_mode=None)
+        server.ensure_postgres_running()  # a cached handle does not notice a server stopped since
+        admin = psycopg2.connect(server.get_uri(), connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        admin.close()
+        dsn = str(server.get_uri(database))
+        conn = psycopg2.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        apply_schema(conn)
+        conn.close()
+        return dsn
+
+
+def stop_embedded_postgres(data_dir: Path) -> None:
+    """Stop the embedded server of ``data_dir`` if it runs (fast shutdown)."""
+    import pgserver
+
+    user = "pgserver" if os.geteuid() == 0 else None
+    if (data_dir / "postmaster.pid").exists():
+        pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)  # type: ignore[attr-defined]

@@ -1,0 +1,78 @@
+"""Fit the PCA and K-means of a search bundle (scikit-learn), with sizes chosen from the corpus."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexing.space import normalize_rows
+
+DEFAULT_PCA_DIM = 128
+MAX_FIT_SAMPLE = 200_000
+MINIBATCH_THRESHOLD = 20_000
+
+
+@dataclass(frozen=True)
+class FittedSpace:
+    pca_mean: np.ndarray  # (D,)
+    pca_components: np.ndarray  # (d, D)
+    centroids: np.ndarray  # (C, d), unit rows
+    explained_variance: float
+
+
+def default_pca_dim(rows: int, input_dim: int) -> int:
+    """128 dimensions, fewer for tiny corpora (PCA cannot have more components than samples)."""
+    return max(2, min(DEFAULT_PCA_DIM, input_dim, rows - 1))
+
+
+def default_cluster_count(rows: int) -> int:
+    """About sqrt(N) clusters (the usual inverted-file rule), at least 1, and never under 8 rows a cluster."""
+    if rows < 16:
+        return 1
+    return max(1, min(round(math.sqrt(rows)), rows // 8))
+
+
+def fit_space(
+    embeddings: np.ndarray,
+    *,
+    pca_dim: int | None = None,
+    clusters: int | None = None,
+    seed: int = 0,
+) -> FittedSpace:
+    """Fit PCA on (a sample of) the embeddings, then K-means on the reduced unit vectors."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+    from sklearn.decomposition import PCA
+
+    data = np.asarray(embeddings, dtype=np.float32)
+    if data.ndim != 2 or data.shape[0] < 2:
+        raise ValueError(f"need at least 2 embeddings to fit a search space, got shape {data.shape}")
+    rows, input_dim = data.shape
+    rng = np.random.default_rng(seed)
+    sample = data if rows <= MAX_FIT_SAMPLE else data[rng.choice(rows, MAX_FIT_SAMPLE, replace=False)]
+
+    dim = pca_dim or default_pca_dim(sample.shape[0], input_dim)
+    if not 1 <= dim <= min(input_dim, sample.shape[0]):
+        raise ValueError(f"pca_dim must be between 1 and {min(input_dim, sample.shape[0])}, got {dim}")
+    pca = PCA(
+        n_components=dim, svd_solver="randomized" if dim < input_dim // 2 else "full", random_state=seed
+    )
+    reduced = normalize_rows(pca.fit_transform(sample))
+
+    count = clusters or default_cluster_count(rows)
+    if not 1 <= count <= sample.shape[0]:
+        raise ValueError(f"clusters must be between 1 and {sample.shape[0]}, got {count}")
+    if sample.shape[0] > MINIBATCH_THRESHOLD:
+        kmeans: KMeans | MiniBatchKMeans = MiniBatchKMeans(
+            n_clusters=count, batch_size=4096, n_init=3, random_state=seed
+        )
+    else:
+        kmeans = KMeans(n_clusters=count, n_init=1, random_state=seed)
+    kmeans.fit(reduced)
+    return FittedSpace(
+        pca_mean=pca.mean_.astype(np.float32),
+        pca_components=pca.components_.astype(np.float32),
+        centroids=kmeans.cluster_centers_.astype(np.float32),
+        explained_variance=float(pca.explained_variance_ratio_.sum()),
+    )

@@ -1,0 +1,104 @@
+"""Build a search index from captioned images: encode, fit, store, publish.
+
+This is the tail of the indexing pipeline, from captions onward; it is handed its database
+connection and model share so that tests and the demo can run it on their own data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from indexing.bundle import new_version_name, write_bundle
+from indexing.database import Connection, apply_schema
+from indexing.fit import fit_space
+from indexing.space import nearest_clusters, project
+from indexing.store import IndexRow, replace_clusters, upsert_images
+from indexing.text_encoder import CONFIG_FILE, OnnxSentenceEncoder
+
+log = logging.getLogger(__name__)
+STORE_BATCH_ROWS = 5_000
+
+
+@dataclass(frozen=True)
+class CaptionedImage:
+    image_id: str
+    name: str
+    caption: str
+    captioner: str = ""
+
+
+def image_identity(location: str, name: str, etag: str) -> str:
+    """A stable id for an image: the same source object always gets the same id."""
+    return hashlib.sha256(f"{location}\0{name}\0{etag}".encode()).hexdigest()[:32]
+
+
+def build_index(
+    images: Sequence[CaptionedImage],
+    *,
+    conn: Connection,
+    share: Path,
+    encoder_dir: Path,
+    pca_dim: int | None = None,
+    clusters: int | None = None,
+    embeddings: np.ndarray | None = None,
+) -> str:
+    """Fit a new search space on the captions, store every row under a new bundle version, publish it.
+
+    Rows are written before the bundle is activated, so search never sees a version without its rows.
+    Returns the new version name. ``embeddings`` may be passed when the captions are already encoded.
+    """
+    if not images:
+        raise ValueError("cannot build an index from zero images")
+    if embeddings is None:
+        encoder = OnnxSentenceEncoder(encoder_dir)
+        embeddings = encoder.encode([image.caption for image in images])
+    if embeddings.shape[0] != len(images):
+        raise ValueError(f"{embeddings.shape[0]} embeddings for {len(images)} images")
+    space = fit_space(embeddings, pca_dim=pca_dim, clusters=clusters)
+    reduced = project(embeddings, space.pca_mean, space.pca_components)  # (N, d)
+    assignment = nearest_clusters(reduced, space.centroids, 1)[:, 0]  # (N,)
+
+    version = new_version_name()
+    apply_schema(conn)
+    for start in range(0, len(images), STORE_BATCH_ROWS):
+        batch = images[start : start + STORE_BATCH_ROWS]
+        upsert_images(
+            conn,
+            (
+                IndexRow(
+                    version,
+                    img.image_id,
+                    img.name,
+                    img.caption,
+                    reduced[start + i],
+                    int(assignment[start + i]),
+                    img.captioner,
+                )
+                for i, img in enumerate(batch)
+            ),
+        )
+        conn.commit()
+    replace_clusters(conn, version, space.centroids)
+    conn.commit()
+
+    import json
+
+    encoder_info = json.loads((encoder_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    write_bundle(
+        share,
+        encoder_dir=encoder_dir,
+        encoder_info=encoder_info,
+        pca_mean=space.pca_mean,
+        pca_components=space.pca_components,
+        centroids=space.centroids,
+        extra={"corpus": {"rows": len(images), "explained_variance": round(space.explained_variance, 4)}},
+        version=version,
+    )
+    log.info("published bundle %s with %d rows in %d clusters", version, len(images), len(space.centroids))
+    return version

@@ -1,0 +1,69 @@
+from pathlib import Path
+
+import pytest
+
+from function_app.settings import Settings, SettingsError
+
+AZURE = {"FUNCTIONS_WORKER_RUNTIME": "python"}
+
+
+def test_local_defaults_use_the_checkout_and_an_embedded_database() -> None:
+    settings = Settings.from_env({})
+    assert settings.model_share.parts[-2:] == (".data", "share")
+    assert settings.database_url is None and settings.postgres_entra is None
+    assert settings.embedded_pg_dir is not None
+    assert settings.image_store == "folder"
+    assert (settings.nprobe, settings.default_k, settings.max_k, settings.max_query_chars) == (
+        8,
+        10,
+        100,
+        512,
+    )
+    assert settings.serve_web is True
+
+
+def test_azure_with_entra_postgres_and_blob_images() -> None:
+    settings = Settings.from_env(
+        {
+            **AZURE,
+            "MODEL_SHARE_PATH": "/mounts/models",
+            "POSTGRES_HOST": "pg.example.net",
+            "POSTGRES_DATABASE": "search",
+            "POSTGRES_USER": "search-identity",
+            "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+            "IMAGES_ACCOUNT_URL": "https://acct.blob.core.windows.net",
+            "CORS_ALLOWED_ORIGINS": "https://web.example.net, https://other.example.net",
+        }
+    )
+    assert settings.model_share == Path("/mounts/models")
+    assert settings.postgres_entra is not None
+    assert (
+        settings.postgres_entra.dsn()
+        == "host=pg.example.net dbname=search user=search-identity sslmode=require"
+    )
+    assert settings.embedded_pg_dir is None
+    assert settings.image_store == "blob"
+    assert settings.cors_allowed_origins == ("https://web.example.net", "https://other.example.net")
+    assert settings.serve_web is False
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (AZURE, r"MODEL_SHARE_PATH is not set"),
+        ({**AZURE, "MODEL_SHARE_PATH": "/m"}, r"POSTGRES_HOST is not set \(or DATABASE_URL\)"),
+        ({**AZURE, "MODEL_SHARE_PATH": "/m", "POSTGRES_HOST": "h"}, r"POSTGRES_DATABASE is not set"),
+        (
+            {**AZURE, "MODEL_SHARE_PATH": "/m", "DATABASE_URL": "postgresql://x"},
+            r"IMAGES_ACCOUNT_URL is not set",
+        ),
+        ({"SEARCH_NPROBE": "eight"}, r"SEARCH_NPROBE must be an integer, got 'eight'"),
+        ({"SEARCH_NPROBE": "0"}, r"SEARCH_NPROBE must be between 1 and 100000, got 0"),
+        ({"SEARCH_DEFAULT_K": "500"}, r"SEARCH_DEFAULT_K must be between 1 and 100, got 500"),
+        ({"IMAGE_STORE": "ftp"}, r"IMAGE_STORE must be 'folder' or 'blob', got 'ftp'"),
+        ({"BUNDLE_CHECK_SECONDS": "soon"}, r"BUNDLE_CHECK_SECONDS must be a number, got 'soon'"),
+    ],
+)
+def test_missing_or_malformed_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)

@@ -1,0 +1,120 @@
+import errno
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexing import bundle as bundle_module
+from indexing.bundle import BundleError, BundleWriteError, current_version, load_bundle, write_bundle
+
+
+def _write(share: Path, encoder: Path, version: str | None = None, dim: int = 8) -> str:
+    rng = np.random.default_rng(0)
+    return write_bundle(
+        share,
+        encoder_dir=encoder,
+        encoder_info={"id": "test-encoder", "dim": 16},
+        pca_mean=rng.normal(size=16),
+        pca_components=rng.normal(size=(dim, 16)),
+        centroids=rng.normal(size=(4, dim)),
+        version=version,
+    )
+
+
+@pytest.fixture
+def fake_encoder_files(tmp_path: Path) -> Path:
+    folder = tmp_path / "encoder-src"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes(b"\x08\x01" * 100)
+    (folder / "encoder.json").write_text('{"dim": 16}')
+    return folder
+
+
+def test_round_trip_and_manifest(tmp_path: Path, fake_encoder_files: Path) -> None:
+    share = tmp_path / "share"
+    version = _write(share, fake_encoder_files)
+    assert current_version(share) == version
+    loaded = load_bundle(share)
+    assert loaded.version == version
+    assert (loaded.input_dim, loaded.reduced_dim, loaded.cluster_count) == (16, 8, 4)
+    manifest = loaded.manifest
+    assert manifest["encoder"]["id"] == "test-encoder"
+    assert "numpy" in manifest["libraries"]
+    assert set(manifest["files"]) == {
+        "encoder/model.onnx",
+        "encoder/encoder.json",
+        "projection.npz",
+        "centroids.npy",
+    }
+    assert all(len(entry["sha256"]) == 64 for entry in manifest["files"].values())
+
+
+def test_missing_pointer_says_to_build_an_index(tmp_path: Path) -> None:
+    with pytest.raises(
+        BundleError, match=r"no search bundle at .*CURRENT is missing \(build an index first\)"
+    ):
+        load_bundle(tmp_path)
+
+
+def test_missing_file_is_named(tmp_path: Path, fake_encoder_files: Path) -> None:
+    version = _write(tmp_path, fake_encoder_files)
+    (tmp_path / "bundles" / version / "centroids.npy").unlink()
+    with pytest.raises(BundleError, match=f"bundle {version}: centroids.npy is missing"):
+        load_bundle(tmp_path)
+
+
+def test_corrupted_file_fails_its_checksum(tmp_path: Path, fake_encoder_files: Path) -> None:
+    version = _write(tmp_path, fake_encoder_files)
+    target = tmp_path / "bundles" / version / "encoder" / "model.onnx"
+    data = bytearray(target.read_bytes())
+    data[10] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="checksum mismatch for encoder/model.onnx"):
+        load_bundle(tmp_path)
+
+
+def test_manifest_shape_mismatch_is_reported(tmp_path: Path, fake_encoder_files: Path) -> None:
+    version = _write(tmp_path, fake_encoder_files)
+    manifest_path = tmp_path / "bundles" / version / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["clusters"]["count"] = 5
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"centroids \(4, 8\) do not match the manifest \(5, 8\)"):
+        load_bundle(tmp_path)
+
+
+def test_arrays_are_never_unpickled(tmp_path: Path, fake_encoder_files: Path) -> None:
+    version = _write(tmp_path, fake_encoder_files)
+    folder = tmp_path / "bundles" / version
+    np.save(folder / "centroids.npy", np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(BundleError):
+        load_bundle(tmp_path, verify_checksums=False)
+
+
+def test_disk_full_keeps_the_active_bundle_and_leaves_no_partial_folder(
+    tmp_path: Path, fake_encoder_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _write(tmp_path, fake_encoder_files)
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(bundle_module.np, "save", full_disk)
+    with pytest.raises(BundleWriteError, match="No space left on device; the active bundle is unchanged"):
+        _write(tmp_path, fake_encoder_files)
+    assert current_version(tmp_path) == first
+    assert load_bundle(tmp_path).version == first
+    assert sorted(p.name for p in (tmp_path / "bundles").iterdir()) == sorted(["CURRENT", first])
+
+
+def test_new_version_becomes_current_only_when_complete(tmp_path: Path, fake_encoder_files: Path) -> None:
+    first = _write(tmp_path, fake_encoder_files, version="v1")
+    second = _write(tmp_path, fake_encoder_files, version="v2")
+    assert (first, second) == ("v1", "v2")
+    assert current_version(tmp_path) == "v2"
+    with pytest.raises(BundleWriteError, match="bundle version v2 already exists"):
+        _write(tmp_path, fake_encoder_files, version="v2")
+    shutil.rmtree(tmp_path / "bundles" / "v1")
+    assert load_bundle(tmp_path).version == "v2"
