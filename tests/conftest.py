@@ -36,7 +36,7 @@ def pg_admin_dsn() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _create_database(admin_dsn: str) -> str:
+def create_database(admin_dsn: str) -> str:
     name = f"test_{uuid.uuid4().hex[:10]}"
     conn = psycopg2.connect(admin_dsn)
     conn.autocommit = True
@@ -49,7 +49,7 @@ def _create_database(admin_dsn: str) -> str:
 @pytest.fixture
 def fresh_dsn(pg_admin_dsn: str) -> str:
     """DSN of a new, empty database with the schema applied."""
-    dsn = _create_database(pg_admin_dsn)
+    dsn = create_database(pg_admin_dsn)
     conn = psycopg2.connect(dsn)
     apply_schema(conn)
     conn.close()
@@ -83,7 +83,7 @@ def indexed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, Path, str]]:
     """A real index of the test corpus: (database DSN, model share, bundle version)."""
-    dsn = _create_database(pg_admin_dsn)
+    dsn = create_database(pg_admin_dsn)
     share = tmp_path_factory.mktemp("share")
     conn = psycopg2.connect(dsn)
     version = build_index(corpus, conn=conn, share=share, encoder_dir=encoder_dir, pca_dim=64, clusters=24)

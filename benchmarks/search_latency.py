@@ -1,0 +1,189 @@
+"""Warm query latency over HTTP and recall of cluster routing, on a 100k-row index in real Postgres.
+
+    .venv/bin/python -m benchmarks.search_latency --rows 100000 --queries 300
+
+Builds (once, cached in .data/bench) an index of caption-like embeddings (see caption_corpus.py) in an
+embedded PostgreSQL with pgvector through the real publishing code, then:
+  1. recall@10 of cluster routing against exact search over all rows (same reduced space), per nprobe,
+     with the database time of each;
+  2. the whole HTTP round trip to a uvicorn server on loopback at the default nprobe, median and p99,
+     split into encode / assign / database as the server reports them.
+Prints markdown tables for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.caption_corpus import CACHE, encode_cached, sentences, subject_of, synthesise
+
+NPROBES = (1, 2, 4, 8, 16, 32, 64)
+
+
+def ms(values: list[float]) -> tuple[float, float]:
+    array = np.asarray(values) * 1000
+    return float(np.median(array)), float(np.percentile(array, 99))
+
+
+def ensure_index(rows: int, real: int, dsn: str, share: Path, encoder_dir: Path) -> str:
+    from indexing.bundle import BundleError, load_bundle
+    from indexing.database import make_connector
+    from indexing.publish import CaptionedImage, build_index
+    from indexing.store import count_images
+
+    conn = make_connector(dsn, register_vector=False)()
+    try:
+        version = load_bundle(share, verify_checksums=False).version
+        if count_images(conn, version) == rows:
+            return version
+    except BundleError:
+        pass
+    texts = sentences(real, seed=1)
+    embeddings = synthesise(
+        encode_cached(texts, encoder_dir, f"real-{real}"), subject_of(texts), rows, seed=2
+    )
+    images = [
+        CaptionedImage(f"r{i}", f"r{i}.jpg", texts[i] if i < real else f"synthetic caption {i}")
+        for i in range(rows)
+    ]
+    started = time.perf_counter()
+    version = build_index(images, conn=conn, share=share, encoder_dir=encoder_dir, embeddings=embeddings)
+    with conn.cursor() as cur:
+        cur.execute("ANALYZE images")
+    conn.commit()
+    conn.close()
+    print(f"  built and published {rows} rows in {time.perf_counter() - started:.0f} s")
+    return version
+
+
+def recall_table(dsn: str, share: Path, queries: list[str], k: int) -> list[tuple[str, float, float, float]]:
+    from function_app.index_reader import search_index
+    from indexing.bundle import load_bundle
+    from indexing.database import make_connector
+    from indexing.space import nearest_clusters, project
+    from indexing.text_encoder import OnnxSentenceEncoder
+
+    bundle = load_bundle(share, verify_checksums=False)
+    vectors = project(
+        OnnxSentenceEncoder(bundle.encoder_dir).encode(queries), bundle.pca_mean, bundle.pca_components
+    )
+    conn = make_connector(dsn)()
+    exact: list[set[str]] = []
+    exact_times: list[float] = []
+    for vector in vectors:
+        started = time.perf_counter()
+        exact.append({r.image_id for r in search_index(conn, bundle.version, vector, k, None)})
+        exact_times.append(time.perf_counter() - started)
+    table = [("exact (all rows)", 1.0, *ms(exact_times))]
+    for nprobe in NPROBES:
+        hits, times = [], []
+        for vector, truth in zip(vectors, exact, strict=True):
+            clusters = nearest_clusters(vector, bundle.centroids, nprobe)[0].tolist()
+            started = time.perf_counter()
+            found = {r.image_id for r in search_index(conn, bundle.version, vector, k, clusters)}
+            times.append(time.perf_counter() - started)
+            hits.append(len(found & truth) / len(truth))
+        table.append((f"nprobe={nprobe}", float(np.mean(hits)), *ms(times)))
+    conn.close()
+    return table
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_latency(env: dict[str, str], queries: list[str], k: int) -> dict[str, tuple[float, float]]:
+    import httpx
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "function_app.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=10) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get("/api/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server did not become healthy within 60 s")
+                time.sleep(0.2)
+            for query in queries[:20]:  # warm-up
+                client.get("/api/search", params={"q": query, "k": k})
+            parts: dict[str, list[float]] = {"round trip": [], "encode": [], "assign": [], "database": []}
+            for query in queries:
+                started = time.perf_counter()
+                response = client.get("/api/search", params={"q": query, "k": k})
+                parts["round trip"].append(time.perf_counter() - started)
+                response.raise_for_status()
+                timing = response.json()["timing_ms"]
+                for name in ("encode", "assign", "database"):
+                    parts[name].append(timing[name] / 1000)
+    finally:
+        server.terminate()
+        server.wait(10)
+    return {name: ms(values) for name, values in parts.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=100_000, help="rows in the index (default 100000)")
+    parser.add_argument("--real", type=int, default=20_000, help="rows that are really encoded captions")
+    parser.add_argument("--queries", type=int, default=300, help="held-out caption queries")
+    parser.add_argument("--k", type=int, default=10)
+    args = parser.parse_args()
+
+    import tempfile
+
+    from function_app.settings import DEFAULT_NPROBE
+    from indexing.database import start_embedded_postgres
+    from indexing.demo import ensure_encoder_export
+
+    encoder_dir = ensure_encoder_export(CACHE.parent / "cache")
+    dsn = start_embedded_postgres(Path(tempfile.gettempdir()) / "caption-search-bench-pg", database="bench")
+    share = CACHE / f"share-{args.rows}"
+    print(f"index: {args.rows} rows ({args.real} encoded captions, the rest synthesised)")
+    ensure_index(args.rows, args.real, dsn, share, encoder_dir)
+    queries = sentences(args.real + args.queries, seed=1)[args.real :]  # captions not in the index
+
+    print(f"\n### Recall@{args.k} against exact search, {len(queries)} queries, database time per query\n")
+    print("| strategy | recall@10 | db median ms | db p99 ms |\n|---|---|---|---|")
+    for name, recall, median, p99 in recall_table(dsn, share, queries, args.k):
+        print(f"| {name} | {recall:.3f} | {median:.1f} | {p99:.1f} |")
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "MODEL_SHARE_PATH": str(share),
+        "SEARCH_NPROBE": str(DEFAULT_NPROBE),
+    }
+    print(
+        f"\n### Warm HTTP round trip at nprobe={DEFAULT_NPROBE}, k={args.k}, "
+        f"{len(queries)} sequential queries\n"
+    )
+    print("| part | median ms | p99 ms |\n|---|---|---|")
+    for name, (median, p99) in http_latency(env, queries, args.k).items():
+        print(f"| {name} | {median:.1f} | {p99:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

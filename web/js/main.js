@@ -1,0 +1,201 @@
+// The search page: wires the box, the address, the API client and the result views together.
+
+import { MAX_K, MAX_QUERY_CHARS, SearchError, cleanQuery, queryLength, search } from "./api.js";
+import { readQuery, writeQuery } from "./url-state.js";
+import { cleanResult, resultCard } from "./view.js";
+import { createViewer } from "./viewer.js";
+
+const PAGE_SIZE = 20;
+const DEBOUNCE_MS = 300;
+const ECHO_CHARS = 120;
+const IDLE_MESSAGE = "Type a few words about the picture you want: what is in it, where, doing what.";
+
+const config = readConfig(window.SEARCH_CONFIG);
+const $ = (id) => document.getElementById(id);
+const form = $("search-form");
+const input = $("q");
+const hint = $("query-hint");
+const status = $("status");
+const errorBox = $("error");
+const errorMessage = $("error-message");
+const retryButton = $("retry");
+const list = $("results");
+const moreButton = $("more");
+const viewer = createViewer($("viewer"));
+
+// What the page shows (or is fetching): the query, how many results were asked for, and whether it arrived.
+let shown = { q: "", k: 0, ok: false };
+let lastAttempt = null;
+let inFlight = null;
+let debounceTimer = 0;
+
+function readConfig(raw) {
+  const apiBase = typeof raw?.apiBase === "string" ? raw.apiBase.trim() : "";
+  const timeoutMs = Number.isFinite(raw?.timeoutMs) && raw.timeoutMs > 0 ? raw.timeoutMs : 10000;
+  return { apiBase, timeoutMs };
+}
+
+function setStatus(state, text) {
+  status.dataset.state = state;
+  status.textContent = text;
+}
+
+function hideError() {
+  errorBox.hidden = true;
+  errorMessage.textContent = "";
+}
+
+/** Shows the length hint; returns false (and explains) when q is over the server's limit. */
+function checkLength(q) {
+  const length = queryLength(q);
+  const tooLong = length > MAX_QUERY_CHARS;
+  input.setAttribute("aria-invalid", String(tooLong));
+  hint.classList.toggle("query-hint-error", tooLong);
+  if (tooLong) {
+    hint.textContent =
+      `Your description is ${length} characters long; the limit is ${MAX_QUERY_CHARS}. ` +
+      "Shorten it to search.";
+  } else if (length > MAX_QUERY_CHARS * 0.9) {
+    hint.textContent = `${length} of ${MAX_QUERY_CHARS} characters`;
+  } else {
+    hint.textContent = "";
+  }
+  return !tooLong;
+}
+
+function showIdle() {
+  inFlight?.abort();
+  shown = { q: "", k: 0, ok: false };
+  lastAttempt = null;
+  hideError();
+  list.replaceChildren();
+  moreButton.hidden = true;
+  document.title = "Image search";
+  setStatus("idle", IDLE_MESSAGE);
+}
+
+function openResult(result, button) {
+  viewer.open(result, shown.q, config.apiBase, button);
+}
+
+/** q shortened for messages and the title; the box above still holds all of it. */
+function echo(q) {
+  const chars = [...q];
+  return chars.length > ECHO_CHARS ? `${chars.slice(0, ECHO_CHARS).join("")}…` : q;
+}
+
+function summary(q, count, timing) {
+  if (count === 0) return `No images match “${echo(q)}”. Try fewer or different words.`;
+  const total = typeof timing?.total === "number" ? ` · ${Math.round(timing.total)} ms` : "";
+  return `${count} ${count === 1 ? "result" : "results"} for “${echo(q)}”${total}`;
+}
+
+function render(q, k, data, append) {
+  const results = data.results.map(cleanResult);
+  const cards = (items) => items.map((result) => resultCard(result, q, config.apiBase, openResult));
+  if (append) {
+    const seen = new Set([...list.children].map((item) => item.dataset.id));
+    const fresh = cards(results.filter((result) => !seen.has(result.id)));
+    list.append(...fresh);
+    // Keyboard users carry on from the first new result rather than from the top of the page.
+    fresh[0]?.querySelector("button").focus();
+  } else {
+    list.replaceChildren(...cards(results));
+  }
+  shown = { q, k, ok: true };
+  const count = list.children.length;
+  setStatus(count === 0 ? "empty" : "results", summary(q, count, data.timing_ms));
+  moreButton.hidden = !(results.length >= k && k < MAX_K);
+}
+
+function showError(err, append) {
+  if (!(err instanceof SearchError)) console.error(err);
+  const message = err instanceof SearchError ? err.message : "Something unexpected went wrong. Please try again.";
+  errorMessage.textContent = message;
+  retryButton.hidden = err instanceof SearchError && !err.retryable;
+  errorBox.hidden = false;
+  if (!append) {
+    // Results for an earlier query under a failed new one would mislead.
+    list.replaceChildren();
+    moreButton.hidden = true;
+    setStatus("error", "");
+  }
+}
+
+async function run(q, k, append) {
+  inFlight?.abort();
+  const controller = new AbortController();
+  inFlight = controller;
+  lastAttempt = { q, k, append };
+  hideError();
+  document.title = `${echo(q)} – Image search`;
+  list.setAttribute("aria-busy", "true");
+  if (append) {
+    moreButton.disabled = true;
+    moreButton.textContent = "Loading more…";
+  } else {
+    shown = { q, k, ok: false };
+    moreButton.hidden = true;
+    setStatus("loading", `Searching for “${echo(q)}”…`);
+  }
+  try {
+    const data = await search({ ...config, q, k, signal: controller.signal });
+    render(q, k, data, append);
+  } catch (err) {
+    if (!controller.signal.aborted) showError(err, append);
+  } finally {
+    if (inFlight === controller) {
+      inFlight = null;
+      list.removeAttribute("aria-busy");
+      moreButton.disabled = false;
+      moreButton.textContent = "More results";
+    }
+  }
+}
+
+/** Searches for raw (trimmed); typed=true for search-as-you-type, fromHistory when the address led. */
+function submit(raw, { typed = false, fromHistory = false } = {}) {
+  clearTimeout(debounceTimer);
+  const q = cleanQuery(raw);
+  if (!checkLength(q)) {
+    inFlight?.abort();
+    return;
+  }
+  if (!fromHistory) writeQuery(q, { typed });
+  if (q === "") {
+    showIdle();
+    return;
+  }
+  if (q === shown.q && (shown.ok || inFlight)) return;
+  run(q, PAGE_SIZE, false);
+}
+
+input.addEventListener("input", () => {
+  clearTimeout(debounceTimer);
+  if (!checkLength(cleanQuery(input.value))) return;
+  debounceTimer = setTimeout(() => submit(input.value, { typed: true }), DEBOUNCE_MS);
+});
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  submit(input.value);
+});
+moreButton.addEventListener("click", () => {
+  if (shown.ok) run(shown.q, Math.min(shown.k + PAGE_SIZE, MAX_K), true);
+});
+retryButton.addEventListener("click", () => {
+  // The button hides while the retry runs; keep the keyboard focus somewhere useful.
+  input.focus({ preventScroll: true });
+  if (lastAttempt) run(lastAttempt.q, lastAttempt.k, lastAttempt.append);
+});
+window.addEventListener("popstate", () => {
+  const q = readQuery();
+  input.value = q;
+  submit(q, { fromHistory: true });
+});
+
+const initial = readQuery();
+setStatus("idle", IDLE_MESSAGE);
+if (initial) {
+  input.value = initial;
+  submit(initial, { fromHistory: true });
+}

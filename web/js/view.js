@@ -1,0 +1,119 @@
+// DOM builders for results. Data from the API only ever becomes text nodes and attribute values,
+// never markup: a caption or query holding "<script>" is shown as those characters.
+
+import { apiUrl } from "./api.js";
+import { highlightSegments } from "./highlight.js";
+
+/** The caption as text, with the words it shares with the query wrapped in <mark>. */
+export function captionNodes(caption, query) {
+  const fragment = document.createDocumentFragment();
+  for (const { text, match } of highlightSegments(caption, query)) {
+    if (match) {
+      const mark = document.createElement("mark");
+      mark.textContent = text;
+      fragment.append(mark);
+    } else {
+      fragment.append(document.createTextNode(text));
+    }
+  }
+  return fragment;
+}
+
+/**
+ * An absolute http(s) URL for a result's image, or null. Relative URLs ("/images/...") belong to the
+ * API's server, which need not be this page's origin; other schemes (javascript:, data:) are refused.
+ */
+export function imageSource(raw, apiBase) {
+  if (typeof raw !== "string" || raw === "") return null;
+  let url;
+  try {
+    url = new URL(raw, apiUrl(apiBase, "/"));
+  } catch {
+    return null;
+  }
+  return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+}
+
+/** A box that stands in for an image that is missing or failed to load. */
+export function placeholder(caption) {
+  const box = document.createElement("div");
+  box.className = "image-missing";
+  box.setAttribute("role", "img");
+  box.setAttribute("aria-label", caption ? `Image unavailable: ${caption}` : "Image unavailable");
+  const label = document.createElement("span");
+  label.className = "image-missing-label";
+  label.setAttribute("aria-hidden", "true");
+  label.textContent = "Image unavailable";
+  box.append(label);
+  return box;
+}
+
+/** An <img> described by its caption that swaps itself for the placeholder if it fails to load. */
+export function picture(src, caption, { lazy = true } = {}) {
+  if (!src) return placeholder(caption);
+  const img = document.createElement("img");
+  img.alt = caption;
+  img.decoding = "async";
+  if (lazy) img.loading = "lazy";
+  img.addEventListener("error", () => img.replaceWith(placeholder(caption)), { once: true });
+  img.src = src;
+  return img;
+}
+
+/** "0.83", or "" when the API sent no usable score. */
+export function formatScore(score) {
+  return typeof score === "number" && Number.isFinite(score) ? score.toFixed(2) : "";
+}
+
+/** The result's fields as safe strings, whatever the API sent. */
+export function cleanResult(raw) {
+  const text = (value) => (typeof value === "string" ? value : value == null ? "" : String(value));
+  return {
+    id: text(raw?.id ?? raw?.name ?? raw?.url),
+    name: text(raw?.name),
+    caption: text(raw?.caption).trim(),
+    score: raw?.score,
+    url: raw?.url,
+  };
+}
+
+function scoreLine(score) {
+  const line = document.createElement("p");
+  line.className = "result-score";
+  const value = formatScore(score);
+  if (value) {
+    const label = document.createElement("span");
+    label.className = "result-score-label";
+    label.textContent = "similarity ";
+    const number = document.createElement("span");
+    number.className = "result-score-value";
+    number.textContent = value;
+    line.title = "Cosine similarity between the query and the caption (1 is a perfect match)";
+    line.append(label, number);
+  }
+  return line;
+}
+
+/** One result as a list item; activating its image button calls onOpen(result, button). */
+export function resultCard(result, query, apiBase, onOpen) {
+  const item = document.createElement("li");
+  item.className = "result";
+  item.dataset.id = result.id;
+
+  const open = document.createElement("button");
+  open.type = "button";
+  open.className = "result-open";
+  open.append(picture(imageSource(result.url, apiBase), result.caption || result.name));
+  const hint = document.createElement("span");
+  hint.className = "visually-hidden";
+  hint.textContent = " (open larger view)";
+  open.append(hint);
+  open.addEventListener("click", () => onOpen(result, open));
+
+  const caption = document.createElement("p");
+  caption.className = "result-caption";
+  caption.append(captionNodes(result.caption || "(no caption)", query));
+
+  item.append(open, caption, scoreLine(result.score));
+  return item;
+}
