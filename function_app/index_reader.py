@@ -1,13 +1,24 @@
-"""Read queries against the search index: static SQL, bound parameters only."""
+"""Read queries against the search index: static SQL text, bound parameters only.
+
+Four ways to rank the active bundle version's rows by cosine similarity:
+  hnsw, ivfflat  pgvector ANN indexes built per bundle version (indexing/vector_index.py);
+  clusters       the original design: only the rows of the query's nearest K-means clusters;
+  exact          every row (the reference; slow on large indexes).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
+from psycopg2 import sql
 
 from indexing.database import Connection
+from indexing.vector_index import typed_embedding, vector_index_name
+
+STRATEGIES = ("hnsw", "ivfflat", "clusters", "exact")
 
 _ROUTED_SEARCH = """
 SELECT image_id, name, caption, 1 - (embedding <=> %(query)s) AS score
@@ -26,6 +37,18 @@ LIMIT %(k)s
 """
 
 
+@cache
+def _ann_search(dim: int) -> sql.Composed:
+    # The dimension is part of the indexed expression, so it is written into the text; it comes from
+    # the bundle manifest (an integer checked by typed_embedding), never from a request.
+    column = typed_embedding(dim)
+    return sql.SQL(
+        "SELECT image_id, name, caption, 1 - ({column} <=> %(query)s::vector({dim})) AS score "
+        "FROM images WHERE bundle_version = %(version)s "
+        "ORDER BY {column} <=> %(query)s::vector({dim}) LIMIT %(k)s"
+    ).format(column=column, dim=sql.Literal(int(dim)))
+
+
 @dataclass(frozen=True)
 class IndexedImage:
     image_id: str
@@ -34,19 +57,42 @@ class IndexedImage:
     score: float  # cosine similarity in the reduced space, 1 is identical
 
 
+@dataclass(frozen=True)
+class SearchPlan:
+    strategy: str
+    clusters: Sequence[int] = ()  # for "clusters"
+    probes: int = 8  # for "ivfflat"
+    ef_search: int = 100  # for "hnsw"
+
+
 def search_index(
-    conn: Connection,
-    version: str,
-    query: np.ndarray,
-    k: int,
-    clusters: Sequence[int] | None,
+    conn: Connection, version: str, query: np.ndarray, k: int, plan: SearchPlan
 ) -> list[IndexedImage]:
-    """Top ``k`` rows of ``version`` by cosine similarity; only the given clusters, or all rows if None."""
-    params = {"query": np.asarray(query, dtype=np.float32), "version": version, "k": k}
+    """Top ``k`` rows of ``version`` by cosine similarity to ``query``, a unit vector of the reduced space."""
+    vector = np.asarray(query, dtype=np.float32)
+    params = {"query": vector, "version": version, "k": k}
     with conn.cursor() as cur:
-        if clusters is None:
+        if plan.strategy == "clusters":
+            cur.execute(_ROUTED_SEARCH, {**params, "clusters": [int(c) for c in plan.clusters]})
+        elif plan.strategy == "exact":
             cur.execute(_EXACT_SEARCH, params)
+        elif plan.strategy in ("hnsw", "ivfflat"):
+            if plan.strategy == "hnsw":
+                # HNSW returns at most ef_search rows, so it must be at least k.
+                cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(plan.ef_search, k)),))
+            else:
+                cur.execute("SELECT set_config('ivfflat.probes', %s, true)", (str(plan.probes),))
+            cur.execute(_ann_search(vector.shape[0]), params)
         else:
-            cur.execute(_ROUTED_SEARCH, {**params, "clusters": [int(c) for c in clusters]})
+            raise ValueError(
+                f"unknown search strategy {plan.strategy!r}; choose one of {', '.join(STRATEGIES)}"
+            )
         rows = cur.fetchall()
     return [IndexedImage(image_id=r[0], name=r[1], caption=r[2], score=float(r[3])) for r in rows]
+
+
+def ann_index_exists(conn: Connection, version: str, method: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (vector_index_name(version, method),))
+        row = cur.fetchone()
+    return bool(row and row[0])

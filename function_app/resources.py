@@ -74,7 +74,9 @@ def build_service(settings: Settings) -> SearchService:
         BundleProvider(settings.model_share, check_seconds=settings.bundle_check_seconds),
         ConnectionPool(database_connector(settings)),
         image_store(settings),
+        strategy=settings.strategy,
         nprobe=settings.nprobe,
+        ef_search=settings.ef_search,
         max_k=settings.max_k,
         max_query_chars=settings.max_query_chars,
     )

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from function_app.errors import InvalidRequest, ServiceUnavailable
-from function_app.index_reader import search_index
+from function_app.index_reader import STRATEGIES, SearchPlan, ann_index_exists, search_index
 from function_app.models import BundleProvider
-from indexing.database import ConnectionPool, DatabaseUnavailable
+from indexing.database import Connection, ConnectionPool, DatabaseUnavailable
 from indexing.images import ImageStore
 from indexing.space import nearest_clusters, project
 from indexing.store import count_images
+
+_ANN_RECHECK_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class SearchHit:
 class SearchResult:
     query: str
     k: int
-    nprobe: int | None  # None: exact search over every row
+    strategy: str  # how the rows were ranked: hnsw, ivfflat, clusters or exact
+    nprobe: int | None  # clusters or lists probed (clusters, ivfflat), else None
     bundle_version: str
     hits: list[SearchHit]
     timing_ms: dict[str, float] = field(default_factory=dict)
@@ -47,7 +50,12 @@ def clean_query(raw: str | None, max_chars: int) -> str:
 
 
 class SearchService:
-    """Encode a query, route it to its nearest clusters and rank their members in pgvector."""
+    """Encode a query, reduce it with the bundle's PCA and rank the active version's rows in pgvector.
+
+    ``strategy`` picks how (see index_reader.py). While a version's ANN index is missing (still
+    building, or never built) the service routes through the K-means clusters instead, so latency stays
+    bounded; the ``strategy`` field of each result says what was used.
+    """
 
     def __init__(
         self,
@@ -55,16 +63,23 @@ class SearchService:
         pool: ConnectionPool,
         images: ImageStore,
         *,
+        strategy: str,
         nprobe: int,
+        ef_search: int,
         max_k: int,
         max_query_chars: int,
     ) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown search strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
         self._bundles = bundles
         self._pool = pool
         self._images = images
+        self.strategy = strategy
         self.nprobe = nprobe
+        self.ef_search = ef_search
         self.max_k = max_k
         self.max_query_chars = max_query_chars
+        self._ann_ready: dict[str, float] = {}  # version -> when the index was last seen missing (0: present)
 
     def search(self, query: str, k: int, nprobe: int | None = None, *, exact: bool = False) -> SearchResult:
         """Top ``k`` images for ``query``. ``exact`` ranks every row (slow; for evaluation)."""
@@ -81,11 +96,16 @@ class SearchService:
         embedding = loaded.encoder.encode([text])  # (1, D)
         encoded = time.perf_counter()
         vector = project(embedding, bundle.pca_mean, bundle.pca_components)[0]  # (d,)
-        clusters = None if exact else nearest_clusters(vector, bundle.centroids, probes)[0].tolist()
         assigned = time.perf_counter()
         try:
             with self._pool.connection() as conn:
-                rows = search_index(conn, bundle.version, vector, k, clusters)
+                strategy = "exact" if exact else self._usable_strategy(conn, bundle.version)
+                clusters: list[int] = []
+                if strategy == "clusters":
+                    clusters = nearest_clusters(vector, bundle.centroids, probes)[0].tolist()
+                    assigned = time.perf_counter()
+                plan = SearchPlan(strategy, clusters, probes, self.ef_search)
+                rows = search_index(conn, bundle.version, vector, k, plan)
         except DatabaseUnavailable as exc:
             raise ServiceUnavailable(f"the search database is unavailable: {exc}") from exc
         queried = time.perf_counter()
@@ -97,7 +117,8 @@ class SearchService:
         return SearchResult(
             query=text,
             k=k,
-            nprobe=None if exact else min(probes, bundle.cluster_count),
+            strategy=strategy,
+            nprobe=min(probes, bundle.cluster_count) if strategy in ("clusters", "ivfflat") else None,
             bundle_version=bundle.version,
             hits=hits,
             timing_ms={
@@ -107,6 +128,19 @@ class SearchService:
                 "total": round((finished - started) * 1000, 2),
             },
         )
+
+    def _usable_strategy(self, conn: Connection, version: str) -> str:
+        if self.strategy not in ("hnsw", "ivfflat"):
+            return self.strategy
+        missing_since = self._ann_ready.get(version)
+        if missing_since == 0.0:
+            return self.strategy
+        if missing_since is None or time.monotonic() - missing_since > _ANN_RECHECK_SECONDS:
+            if ann_index_exists(conn, version, self.strategy):
+                self._ann_ready[version] = 0.0
+                return self.strategy
+            self._ann_ready[version] = time.monotonic()
+        return "clusters"
 
     def health(self) -> dict[str, Any]:
         """Bundle version, row count and database reachability; ``status`` is "ok" only if all are."""
@@ -128,7 +162,9 @@ class SearchService:
         try:
             with self._pool.connection() as conn:
                 rows = count_images(conn, version) if version else None
+                strategy = self._usable_strategy(conn, version) if version else None
             report["database"] = {"reachable": True, "rows": rows}
+            report["search"] = {"configured": self.strategy, "in_use": strategy}
         except DatabaseUnavailable as exc:
             report["status"] = "unavailable"
             report["database"] = {"reachable": False, "error": str(exc)}

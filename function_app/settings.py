@@ -11,10 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from function_app.index_reader import STRATEGIES
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_DATA = PROJECT_ROOT / ".data"
 
+DEFAULT_STRATEGY = "hnsw"
 DEFAULT_NPROBE = 8
+DEFAULT_EF_SEARCH = 100
 DEFAULT_K = 10
 MAX_K = 100
 MAX_QUERY_CHARS = 512
@@ -51,7 +55,9 @@ class Settings:
     images_container: str
     azure_client_id: str | None
     sas_ttl_minutes: int
+    strategy: str
     nprobe: int
+    ef_search: int
     default_k: int
     max_k: int
     max_query_chars: int
@@ -132,6 +138,9 @@ class Settings:
                 "IMAGES_ACCOUNT_URL is not set (IMAGE_STORE=blob needs it, or IMAGES_CONNECTION_STRING)"
             )
 
+        strategy = (text("SEARCH_STRATEGY", DEFAULT_STRATEGY) or "").lower()
+        if strategy not in STRATEGIES:
+            raise SettingsError(f"SEARCH_STRATEGY must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         max_k = integer("SEARCH_MAX_K", MAX_K, 1, 1000)
         origins = tuple(o.strip() for o in (text("CORS_ALLOWED_ORIGINS", "") or "").split(",") if o.strip())
         return cls(
@@ -146,7 +155,9 @@ class Settings:
             images_container=text("IMAGES_CONTAINER", "images") or "images",
             azure_client_id=text("AZURE_CLIENT_ID"),
             sas_ttl_minutes=integer("SAS_TTL_MINUTES", 15, 1, 24 * 60),
+            strategy=strategy,
             nprobe=integer("SEARCH_NPROBE", DEFAULT_NPROBE, 1, 100_000),
+            ef_search=integer("SEARCH_EF_SEARCH", DEFAULT_EF_SEARCH, 1, 1000),
             default_k=integer("SEARCH_DEFAULT_K", DEFAULT_K, 1, max_k),
             max_k=max_k,
             max_query_chars=integer("SEARCH_MAX_QUERY_CHARS", MAX_QUERY_CHARS, 1, 100_000),

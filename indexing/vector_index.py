@@ -1,0 +1,66 @@
+"""pgvector ANN indexes (HNSW, IVFFlat) on one bundle version's rows.
+
+``images.embedding`` is an untyped ``vector`` column so that bundle versions of different PCA sizes can
+live side by side; an ANN index needs a fixed dimension, so each one is a partial expression index
+on ``embedding::vector(d)`` restricted to one bundle version, and queries order by the same expression.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from psycopg2 import sql
+
+from indexing.database import Connection
+
+METHODS = ("hnsw", "ivfflat")
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+
+
+def vector_index_name(bundle_version: str, method: str) -> str:
+    digest = hashlib.sha256(bundle_version.encode()).hexdigest()[:16]
+    return f"images_{method}_{digest}"
+
+
+def typed_embedding(dim: int) -> sql.Composable:
+    """The expression the ANN indexes are built on and queries must order by: embedding::vector(dim)."""
+    if not 1 <= int(dim) <= 16_000:
+        raise ValueError(f"vector dimension must be between 1 and 16000, got {dim}")
+    return sql.SQL("(embedding::vector({}))").format(sql.Literal(int(dim)))
+
+
+def create_vector_index(
+    conn: Connection, bundle_version: str, dim: int, method: str, *, lists: int = 100
+) -> float:
+    """Build the ANN index for ``bundle_version`` if it is missing; returns the seconds it took."""
+    if method not in METHODS:
+        raise ValueError(f"index method must be one of {', '.join(METHODS)}, got {method!r}")
+    options = (
+        sql.SQL("m = {}, ef_construction = {}").format(sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION))
+        if method == "hnsw"
+        else sql.SQL("lists = {}").format(sql.Literal(max(1, int(lists))))
+    )
+    statement = sql.SQL(
+        "CREATE INDEX IF NOT EXISTS {name} ON images USING {method} ({column} vector_cosine_ops) "
+        "WITH ({options}) WHERE bundle_version = {version}"
+    ).format(
+        name=sql.Identifier(vector_index_name(bundle_version, method)),
+        method=sql.SQL(method),
+        column=typed_embedding(dim),
+        options=options,
+        version=sql.Literal(bundle_version),
+    )
+    started = time.perf_counter()
+    with conn.cursor() as cur:
+        cur.execute("SET LOCAL maintenance_work_mem = '1GB'")
+        cur.execute(statement)
+    return time.perf_counter() - started
+
+
+def drop_vector_indexes(conn: Connection, bundle_version: str) -> None:
+    with conn.cursor() as cur:
+        for method in METHODS:
+            name = sql.Identifier(vector_index_name(bundle_version, method))
+            cur.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(name))
