@@ -27,7 +27,6 @@ CONNECT_TIMEOUT_SECONDS = 3
 _TOKEN_REFRESH_MARGIN_SECONDS = 300
 
 
-
 class DatabaseUnavailable(Exception):
     """The database cannot be reached or refused the connection; the message says why."""
 

@@ -40,8 +40,13 @@ def fit_space(
     pca_dim: int | None = None,
     clusters: int | None = None,
     seed: int = 0,
+    corpus_rows: int | None = None,
 ) -> FittedSpace:
-    """Fit PCA on (a sample of) the embeddings, then K-means on the reduced unit vectors."""
+    """Fit PCA on (a sample of) the embeddings, then K-means on the reduced unit vectors.
+
+    ``corpus_rows`` is the size of the whole corpus when ``embeddings`` is already a sample of it; the
+    default number of clusters follows the corpus, not the sample.
+    """
     from sklearn.cluster import KMeans, MiniBatchKMeans
     from sklearn.decomposition import PCA
 
@@ -60,7 +65,7 @@ def fit_space(
     )
     reduced = normalize_rows(pca.fit_transform(sample))
 
-    count = clusters or default_cluster_count(rows)
+    count = clusters or default_cluster_count(max(rows, corpus_rows or 0))
     if not 1 <= count <= sample.shape[0]:
         raise ValueError(f"clusters must be between 1 and {sample.shape[0]}, got {count}")
     if sample.shape[0] > MINIBATCH_THRESHOLD:

@@ -7,6 +7,7 @@ connection and model share so that tests and the demo can run it on their own da
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,10 +17,11 @@ import numpy as np
 
 from indexing.bundle import new_version_name, write_bundle
 from indexing.database import Connection, apply_schema
-from indexing.fit import fit_space
+from indexing.fit import FittedSpace, fit_space
 from indexing.space import nearest_clusters, project
-from indexing.store import IndexRow, replace_clusters, upsert_images
+from indexing.store import RowBatch, insert_new_rows, replace_clusters
 from indexing.text_encoder import CONFIG_FILE, OnnxSentenceEncoder
+from indexing.vector_index import DEFAULT_VECTOR_INDEX, create_vector_index
 
 log = logging.getLogger(__name__)
 STORE_BATCH_ROWS = 5_000
@@ -47,6 +49,7 @@ def build_index(
     pca_dim: int | None = None,
     clusters: int | None = None,
     embeddings: np.ndarray | None = None,
+    vector_index: str | None = DEFAULT_VECTOR_INDEX,
 ) -> str:
     """Fit a new search space on the captions, store every row under a new bundle version, publish it.
 
@@ -68,27 +71,30 @@ def build_index(
     apply_schema(conn)
     for start in range(0, len(images), STORE_BATCH_ROWS):
         batch = images[start : start + STORE_BATCH_ROWS]
-        upsert_images(
+        insert_new_rows(
             conn,
-            (
-                IndexRow(
-                    version,
-                    img.image_id,
-                    img.name,
-                    img.caption,
-                    reduced[start + i],
-                    int(assignment[start + i]),
-                    img.captioner,
-                )
-                for i, img in enumerate(batch)
+            RowBatch(
+                version,
+                [img.image_id for img in batch],
+                [img.name for img in batch],
+                [img.caption for img in batch],
+                reduced[start : start + len(batch)],
+                assignment[start : start + len(batch)],
+                [img.captioner for img in batch],
             ),
         )
         conn.commit()
     replace_clusters(conn, version, space.centroids)
+    if vector_index:
+        dim, lists = space.pca_components.shape[0], space.centroids.shape[0]
+        create_vector_index(conn, version, dim, vector_index, lists=lists)
     conn.commit()
+    publish_space(share, encoder_dir, space, version, rows=len(images))
+    return version
 
-    import json
 
+def publish_space(share: Path, encoder_dir: Path, space: FittedSpace, version: str, *, rows: int) -> None:
+    """Write the bundle of a fitted space (its rows already stored under ``version``) and activate it."""
     encoder_info = json.loads((encoder_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     write_bundle(
         share,
@@ -97,8 +103,7 @@ def build_index(
         pca_mean=space.pca_mean,
         pca_components=space.pca_components,
         centroids=space.centroids,
-        extra={"corpus": {"rows": len(images), "explained_variance": round(space.explained_variance, 4)}},
+        extra={"corpus": {"rows": rows, "explained_variance": round(space.explained_variance, 4)}},
         version=version,
     )
-    log.info("published bundle %s with %d rows in %d clusters", version, len(images), len(space.centroids))
-    return version
+    log.info("published bundle %s with %d rows in %d clusters", version, rows, len(space.centroids))

@@ -25,3 +25,43 @@ CREATE TABLE IF NOT EXISTS clusters (
     size           integer NOT NULL DEFAULT 0,
     PRIMARY KEY (bundle_version, cluster_id)
 );
+
+-- The catalog: one row per source image that has been captioned, whatever bundle is active. It keeps
+-- the full-dimension caption embedding, so a refit re-fits PCA/K-means without captioning again, and
+-- a resumed run skips what it already holds. The per-version `images` rows are derived from it.
+CREATE TABLE IF NOT EXISTS catalog (
+    image_id   text        PRIMARY KEY,  -- image_identity(location, name, etag)
+    location   text        NOT NULL,     -- the image store, e.g. blob:<account>/<container>
+    name       text        NOT NULL,
+    etag       text        NOT NULL,
+    caption    text        NOT NULL,
+    score      real        NOT NULL,     -- the captioner's length-normalised log-probability
+    captioner  text        NOT NULL,     -- checkpoint that wrote the caption
+    encoder    text        NOT NULL,     -- sentence encoder that embedded it
+    embedding  vector      NOT NULL,     -- full-dimension caption embedding, unit length
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS catalog_location_idx ON catalog (location, name);
+-- Captions are for people too: full-text search over them without the embedding.
+CREATE INDEX IF NOT EXISTS catalog_caption_fts_idx ON catalog USING gin (to_tsvector('english', caption));
+
+-- Images that can never be indexed as they are (corrupt, not an image, too large), so later runs skip
+-- them without reading them again. A changed file has a new image_id and is tried again.
+CREATE TABLE IF NOT EXISTS skipped (
+    image_id   text        PRIMARY KEY,
+    location   text        NOT NULL,
+    name       text        NOT NULL,
+    reason     text        NOT NULL,
+    detail     text        NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS skipped_location_idx ON skipped (location);
+
+-- What a run listed, so images gone from the source can be found without holding the listing in memory.
+CREATE UNLOGGED TABLE IF NOT EXISTS listing (
+    run_id   text NOT NULL,
+    image_id text NOT NULL,
+    PRIMARY KEY (run_id, image_id)
+);

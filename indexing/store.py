@@ -1,7 +1,9 @@
-"""Writes to the search index in PostgreSQL: bulk upserts through COPY, clusters, housekeeping.
+"""Writes to the search index in PostgreSQL: bulk writes through binary COPY, clusters, housekeeping.
 
-Rows are staged with COPY into a temporary table and merged with INSERT ... ON CONFLICT, so writing
-the same image twice (a resumed run) updates it instead of adding a duplicate.
+A new bundle version's rows are COPied straight into ``images`` (nothing can conflict with a fresh
+version). Rows added to an existing version are staged with COPY into a temporary table and merged with
+INSERT ... ON CONFLICT, so writing the same image twice (a resumed run) updates it instead of adding a
+duplicate.
 """
 
 from __future__ import annotations
@@ -12,9 +14,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from indexing.copy_binary import Column, encode_copy
 from indexing.database import Connection
+from indexing.vector_index import drop_vector_indexes
 
-_COLUMNS = ("bundle_version", "image_id", "name", "caption", "embedding", "cluster_id", "captioner")
+_COLUMNS = "bundle_version, image_id, name, caption, embedding, cluster_id, captioner"
+_COPY_IMAGES = f"COPY images ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
+_COPY_STAGING = f"COPY images_staging ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
+_CREATE_STAGING = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS images_staging (LIKE images INCLUDING DEFAULTS) "
+    "ON COMMIT DELETE ROWS"
+)
+_MERGE_STAGING = (
+    f"INSERT INTO images ({_COLUMNS}) SELECT {_COLUMNS} FROM images_staging "
+    "ON CONFLICT (bundle_version, image_id) DO UPDATE SET "
+    "name = EXCLUDED.name, caption = EXCLUDED.caption, embedding = EXCLUDED.embedding, "
+    "cluster_id = EXCLUDED.cluster_id, captioner = EXCLUDED.captioner, updated_at = now()"
+)
 
 
 @dataclass(frozen=True)
@@ -28,49 +44,82 @@ class IndexRow:
     captioner: str = ""
 
 
-def _copy_text(value: str) -> str:
-    """Escape a value for PostgreSQL's COPY text format."""
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+@dataclass(frozen=True)
+class RowBatch:
+    """Rows of one bundle version, column by column (cheaper than one object per row)."""
+
+    bundle_version: str
+    image_ids: Sequence[str]
+    names: Sequence[str]
+    captions: Sequence[str]
+    embeddings: np.ndarray  # (N, d) unit vectors in the bundle's reduced space
+    cluster_ids: np.ndarray  # (N,)
+    captioners: Sequence[str]
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def copy_payload(self) -> bytes:
+        return encode_copy(
+            [
+                Column("text", [self.bundle_version] * len(self)),
+                Column("text", self.image_ids),
+                Column("text", self.names),
+                Column("text", self.captions),
+                Column("vector", np.asarray(self.embeddings, dtype=np.float32)),
+                Column("int4", np.asarray(self.cluster_ids, dtype=np.int32)),
+                Column("text", self.captioners),
+            ]
+        )
 
 
-def _vector_text(vector: np.ndarray) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32).tolist()) + "]"
+def rows_to_batches(rows: Iterable[IndexRow]) -> list[RowBatch]:
+    """Group IndexRow objects by version into RowBatch objects."""
+    grouped: dict[str, list[IndexRow]] = {}
+    for row in rows:
+        grouped.setdefault(row.bundle_version, []).append(row)
+    return [
+        RowBatch(
+            version,
+            [r.image_id for r in group],
+            [r.name for r in group],
+            [r.caption for r in group],
+            np.stack([np.asarray(r.embedding, dtype=np.float32) for r in group]),
+            np.array([int(r.cluster_id) for r in group], dtype=np.int32),
+            [r.captioner for r in group],
+        )
+        for version, group in grouped.items()
+    ]
+
+
+def insert_new_rows(conn: Connection, batch: RowBatch) -> int:
+    """COPY rows straight into ``images``; for a version being built, where no row can exist yet."""
+    if len(batch) == 0:
+        return 0
+    with conn.cursor() as cur:
+        cur.copy_expert(_COPY_IMAGES, io.BytesIO(batch.copy_payload()))
+    return len(batch)
+
+
+def merge_rows(conn: Connection, batch: RowBatch) -> int:
+    """Insert or update rows keyed by (bundle_version, image_id); returns how many were written."""
+    if len(batch) == 0:
+        return 0
+    with conn.cursor() as cur:
+        cur.execute(_CREATE_STAGING)
+        cur.copy_expert(_COPY_STAGING, io.BytesIO(batch.copy_payload()))
+        cur.execute(_MERGE_STAGING)
+        cur.execute("TRUNCATE images_staging")
+    return len(batch)
 
 
 def upsert_images(conn: Connection, rows: Iterable[IndexRow]) -> int:
     """Insert or update rows keyed by (bundle_version, image_id); returns how many were written."""
-    buffer = io.StringIO()
-    count = 0
-    for row in rows:
-        fields = (
-            _copy_text(row.bundle_version),
-            _copy_text(row.image_id),
-            _copy_text(row.name),
-            _copy_text(row.caption),
-            _vector_text(row.embedding),
-            str(int(row.cluster_id)),
-            _copy_text(row.captioner),
-        )
-        buffer.write("\t".join(fields) + "\n")
-        count += 1
-    if count == 0:
-        return 0
-    buffer.seek(0)
-    columns = ", ".join(_COLUMNS)
-    with conn.cursor() as cur:
-        cur.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS images_staging "
-            "(LIKE images INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        cur.copy_expert(f"COPY images_staging ({columns}) FROM STDIN", buffer)
-        cur.execute(
-            f"INSERT INTO images ({columns}) SELECT {columns} FROM images_staging "
-            "ON CONFLICT (bundle_version, image_id) DO UPDATE SET "
-            "name = EXCLUDED.name, caption = EXCLUDED.caption, embedding = EXCLUDED.embedding, "
-            "cluster_id = EXCLUDED.cluster_id, captioner = EXCLUDED.captioner, updated_at = now()"
-        )
-        cur.execute("TRUNCATE images_staging")
-    return count
+    return sum(merge_rows(conn, batch) for batch in rows_to_batches(rows))
+
+
+def _vector_text(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32).tolist()) + "]"
 
 
 def replace_clusters(conn: Connection, bundle_version: str, centroids: np.ndarray) -> None:
@@ -86,22 +135,49 @@ def replace_clusters(conn: Connection, bundle_version: str, centroids: np.ndarra
 
 def refresh_cluster_sizes(conn: Connection, bundle_version: str) -> None:
     with conn.cursor() as cur:
+        # One index-only count per cluster on images (bundle_version, cluster_id).
         cur.execute(
-            "UPDATE clusters AS c SET size = coalesce(s.n, 0) FROM clusters AS k "
-            "LEFT JOIN (SELECT cluster_id, count(*) AS n FROM images WHERE bundle_version = %(v)s "
-            "GROUP BY cluster_id) AS s ON s.cluster_id = k.cluster_id "
-            "WHERE c.bundle_version = %(v)s AND k.bundle_version = %(v)s AND c.cluster_id = k.cluster_id",
-            {"v": bundle_version},
+            "UPDATE clusters AS c SET size = (SELECT count(*) FROM images AS i "
+            "WHERE i.bundle_version = c.bundle_version AND i.cluster_id = c.cluster_id) "
+            "WHERE c.bundle_version = %s",
+            (bundle_version,),
         )
 
 
-def delete_versions_except(conn: Connection, keep: Sequence[str]) -> int:
-    """Remove rows and clusters of every bundle version not in ``keep``; returns rows deleted."""
+def has_clusters(conn: Connection, bundle_version: str) -> bool:
+    """Whether a version's centroids were stored (its rows are complete once they are)."""
     with conn.cursor() as cur:
-        cur.execute("DELETE FROM images WHERE NOT (bundle_version = ANY(%s))", (list(keep),))
+        cur.execute("SELECT 1 FROM clusters WHERE bundle_version = %s LIMIT 1", (bundle_version,))
+        return cur.fetchone() is not None
+
+
+def delete_versions_except(conn: Connection, keep: Sequence[str]) -> int:
+    """Remove every bundle version not in ``keep`` (see delete_version); returns rows deleted."""
+    versions = set(version_row_counts(conn)) | _cluster_versions(conn)
+    return sum(delete_version(conn, version) for version in sorted(versions - set(keep)))
+
+
+def _cluster_versions(conn: Connection) -> set[str]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT DISTINCT bundle_version FROM clusters")
+        return {row[0] for row in cur.fetchall()}
+
+
+def delete_version(conn: Connection, bundle_version: str) -> int:
+    """Remove the ANN indexes, rows and clusters of one bundle version; returns rows deleted."""
+    drop_vector_indexes(conn, bundle_version)  # first: the delete then needs not update them
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM images WHERE bundle_version = %s", (bundle_version,))
         deleted = cur.rowcount
-        cur.execute("DELETE FROM clusters WHERE NOT (bundle_version = ANY(%s))", (list(keep),))
+        cur.execute("DELETE FROM clusters WHERE bundle_version = %s", (bundle_version,))
     return int(deleted)
+
+
+def version_row_counts(conn: Connection) -> dict[str, int]:
+    """Rows per bundle version present in the database."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT bundle_version, count(*) FROM images GROUP BY bundle_version ORDER BY 1")
+        return {str(version): int(n) for version, n in cur.fetchall()}
 
 
 def count_images(conn: Connection, bundle_version: str) -> int:

@@ -27,7 +27,9 @@ class EncoderError(Exception):
 class OnnxSentenceEncoder:
     """Encode sentences into unit-length vectors of size ``dim``."""
 
-    def __init__(self, folder: Path, *, threads: int | None = None) -> None:
+    def __init__(self, folder: Path, *, threads: int | None = None, spin: bool = True) -> None:
+        """``spin=False`` stops idle ONNX Runtime threads from busy-waiting between calls: the indexer
+        alternates them with torch, which would otherwise lose the cores to the spinning threads."""
         import onnxruntime
         import tokenizers
 
@@ -48,6 +50,8 @@ class OnnxSentenceEncoder:
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = onnxruntime.InferenceSession(
             str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]

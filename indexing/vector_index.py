@@ -15,6 +15,7 @@ from psycopg2 import sql
 from indexing.database import Connection
 
 METHODS = ("hnsw", "ivfflat")
+DEFAULT_VECTOR_INDEX = "hnsw"  # chosen by benchmarks/scale.py, see docs/scale.md
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 

@@ -59,7 +59,9 @@ def load_image(path: str | Path, max_side: int = MAX_SIDE) -> Image.Image:
         with raw:
             width, height = raw.size
             if width * height > MAX_PIXELS:
-                raise ImageDecodeError(f"image too large: {path}: {width}x{height} (limit {MAX_PIXELS} pixels)")
+                raise ImageDecodeError(
+                    f"image too large: {path}: {width}x{height} (limit {MAX_PIXELS} pixels)"
+                )
             # JPEG can decode at 1/2, 1/4, 1/8 scale: far cheaper for huge photos.
             raw.draft("RGB", (max_side, max_side))
             raw.load()

@@ -39,10 +39,20 @@ def test_post_json_gives_the_same_answer_as_get(client: TestClient) -> None:
     assert [h["id"] for h in via_get["results"]] == [h["id"] for h in via_post["results"]]
 
 
-def test_default_k_and_nprobe_override(client: TestClient) -> None:
-    assert len(client.get("/api/search", params={"q": "a boat"}).json()["results"]) == 10
-    body = client.get("/api/search", params={"q": "a boat", "nprobe": 2}).json()
-    assert body["nprobe"] == 2
+def test_defaults_are_k_10_on_the_hnsw_index(client: TestClient) -> None:
+    body = client.get("/api/search", params={"q": "a boat"}).json()
+    assert len(body["results"]) == 10
+    assert (body["strategy"], body["nprobe"]) == ("hnsw", None)
+
+
+def test_nprobe_sets_the_clusters_probed_by_cluster_routing(
+    indexed: tuple[str, Path, str], images_dir: Path
+) -> None:
+    dsn, share, _ = indexed
+    routed = TestClient(create_api(make_settings(dsn, share, images_dir, SEARCH_STRATEGY="clusters")))
+    body = routed.get("/api/search", params={"q": "a boat", "nprobe": 2}).json()
+    assert (body["strategy"], body["nprobe"]) == ("clusters", 2)
+    assert len(body["results"]) == 10
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,236 @@
+"""Command line of the indexing pipeline.
+
+python -m indexing.cli index    # caption new images, remove deleted ones (first run: fit and publish)
+python -m indexing.cli refit    # re-fit PCA and K-means on the whole catalog, swap in the new bundle
+python -m indexing.cli status   # what the index holds
+python -m indexing.cli prune    # remove rows and bundles of inactive versions
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from indexing.settings import IndexSettings, SettingsError
+
+log = logging.getLogger("indexing")
+
+
+def _database(settings: IndexSettings, attempts: int, first_delay: float) -> Any:
+    from indexing.database import EntraTokenPassword, apply_schema, make_connector
+    from indexing.retry import Database
+
+    dsn, entra = settings.database_dsn()
+    password = None
+    if entra:
+        from azure.identity import DefaultAzureCredential
+
+        password = EntraTokenPassword(
+            DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+        )
+    schema_connect = make_connector(dsn, password, register_vector=False)
+    conn = schema_connect()
+    apply_schema(conn)
+    conn.close()
+    return Database(make_connector(dsn, password), attempts=attempts, first_delay=first_delay)
+
+
+def _open_source(settings: IndexSettings) -> Any:
+    from indexing.images import open_image_store
+
+    return partial(
+        open_image_store,
+        settings.image_store,
+        images_dir=settings.images_dir,
+        connection_string=settings.images_connection_string,
+        account_url=settings.images_account_url,
+        container=settings.images_container,
+        sas_ttl_minutes=15,
+    )
+
+
+def _encoder_dir(settings: IndexSettings) -> Path:
+    """The ONNX encoder folder, exported from the installed model on first use."""
+    if not (settings.encoder_dir / "encoder.json").is_file():
+        from indexing.demo import ensure_encoder_export
+
+        exported = ensure_encoder_export(settings.encoder_dir.parent)
+        if exported != settings.encoder_dir:
+            raise SettingsError(
+                f"ENCODER_DIR {settings.encoder_dir} holds no exported encoder (encoder.json)"
+            )
+    return settings.encoder_dir
+
+
+def _fit_options(args: argparse.Namespace) -> Any:
+    from indexing.refit import FitOptions
+
+    return FitOptions(pca_dim=args.pca_dim, clusters=args.clusters, show_progress=not args.no_progress)
+
+
+def cmd_index(settings: IndexSettings, args: argparse.Namespace) -> Any:
+    from indexing import models
+    from indexing.runner import IndexOptions, Models, run_index
+
+    checkpoint = args.checkpoint or settings.captioner_checkpoint
+    if checkpoint is None:
+        raise SettingsError("CAPTIONER_CHECKPOINT is not set (or pass --checkpoint): index needs a captioner")
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise SettingsError(f"captioner checkpoint not found: {checkpoint}")
+    device = models.pick_device(args.device or settings.device)
+    options = IndexOptions(
+        batch_size=args.batch_size or settings.batch_size,
+        workers=settings.workers if args.workers is None else args.workers,
+        beam_size=args.beam_size or settings.beam_size,
+        max_length=args.max_length or settings.max_length,
+        allow_empty_source=args.allow_empty_source,
+        show_progress=not args.no_progress,
+        skip_log=args.skip_log
+        or settings.log_dir / f"skipped-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.jsonl",
+        fit=_fit_options(args),
+    )
+    threads = settings.threads if args.threads is None else args.threads
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    log.info("captioning on %s with %s; skipped files are logged to %s", device, checkpoint, options.skip_log)
+    encoder_dir = _encoder_dir(settings)
+    db = _database(settings, args.db_attempts, args.db_first_delay)
+    run_models = Models(
+        models.captioner(checkpoint, device),
+        models.checkpoint_id(checkpoint),
+        partial(models.onnx_encoder, threads=threads or None),
+    )
+    try:
+        return run_index(_open_source(settings), db, settings.model_share, encoder_dir, run_models, options)
+    finally:
+        db.close()
+
+
+def cmd_refit(settings: IndexSettings, args: argparse.Namespace) -> Any:
+    from indexing.refit import refit
+    from indexing.report import RunSummary
+
+    summary = RunSummary("refit")
+    db = _database(settings, args.db_attempts, args.db_first_delay)
+    try:
+        refit(db, settings.model_share, _encoder_dir(settings), _fit_options(args), summary)
+    finally:
+        db.close()
+    return summary
+
+
+def cmd_status(settings: IndexSettings, args: argparse.Namespace) -> dict[str, Any]:
+    from indexing import catalog, store
+    from indexing.bundle import BundleError, current_version
+
+    try:
+        active: str | None = current_version(settings.model_share)
+    except BundleError:
+        active = None
+    db = _database(settings, args.db_attempts, args.db_first_delay)
+    try:
+        report = db.run(
+            "reading the status",
+            lambda conn: {
+                "active_bundle": active,
+                "catalog_images": catalog.count_catalog(conn),
+                "captioners": catalog.captioner_counts(conn),
+                "versions": store.version_row_counts(conn),
+                "skipped": catalog.skip_counts(conn),
+            },
+        )
+    finally:
+        db.close()
+    return report
+
+
+def cmd_prune(settings: IndexSettings, args: argparse.Namespace) -> dict[str, Any]:
+    from indexing.prune import prune_versions
+
+    db = _database(settings, args.db_attempts, args.db_first_delay)
+    try:
+        removed = prune_versions(db, settings.model_share, timedelta(seconds=args.grace_seconds))
+    finally:
+        db.close()
+    return {"pruned_versions": removed}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m indexing.cli", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("--db-attempts", type=int, default=6, help="tries per database step (default 6)")
+        sub.add_argument("--db-first-delay", type=float, default=1.0, help="first retry delay, doubling (s)")
+        sub.add_argument("--no-progress", action="store_true", help="no progress bars")
+        return sub
+
+    index = command(
+        "index", "caption and index new images, remove deleted ones; the first run fits and publishes"
+    )
+    index.add_argument("--checkpoint", type=Path, help="captioner checkpoint (default CAPTIONER_CHECKPOINT)")
+    index.add_argument("--device", help="cpu, cuda, cuda:N or auto (default INDEX_DEVICE, auto)")
+    index.add_argument(
+        "--batch-size", type=int, help="images per captioning batch (default INDEX_BATCH_SIZE, 32)"
+    )
+    index.add_argument("--workers", type=int, help="DataLoader decode workers (default INDEX_WORKERS, 2)")
+    index.add_argument("--beam-size", type=int, help="beam width (default INDEX_BEAM_SIZE, 3)")
+    index.add_argument(
+        "--max-length", type=int, help="longest caption in words (default INDEX_MAX_LENGTH, 20)"
+    )
+    index.add_argument("--threads", type=int, help="torch/ONNX threads (default INDEX_THREADS, 0: theirs)")
+    index.add_argument(
+        "--skip-log", type=Path, help="JSON-lines log of skipped files (default INDEX_LOG_DIR/...)"
+    )
+    index.add_argument(
+        "--allow-empty-source", action="store_true", help="let an empty listing delete every indexed image"
+    )
+    for sub in (index, command("refit", "re-fit PCA and K-means on the catalog and swap in the new bundle")):
+        sub.add_argument(
+            "--pca-dim", type=int, help="reduced dimensions (default from the corpus size, <= 128)"
+        )
+        sub.add_argument("--clusters", type=int, help="K-means clusters (default about sqrt(N))")
+    command("status", "print what the index holds, as JSON")
+    prune = command("prune", "remove rows and bundle folders of inactive versions past a grace period")
+    prune.add_argument(
+        "--grace-seconds", type=float, default=300.0, help="keep younger versions (default 300)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    from indexing.bundle import BundleError
+    from indexing.database import DatabaseUnavailable
+    from indexing.retry import IndexingError
+
+    handlers = {"index": cmd_index, "refit": cmd_refit, "status": cmd_status, "prune": cmd_prune}
+    try:
+        settings = IndexSettings.from_env(os.environ)
+        result = handlers[args.command](settings, args)
+    except (SettingsError, IndexingError, BundleError, DatabaseUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(result, dict):
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        print(result.render())
+        print(json.dumps(result.to_dict(), sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

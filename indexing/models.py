@@ -1,0 +1,47 @@
+"""Heavy objects built once per process, lazily: the captioner and the sentence encoders."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from indexing.text_encoder import OnnxSentenceEncoder
+    from training.caption import Captioner
+
+
+@functools.lru_cache(maxsize=2)
+def captioner(checkpoint: Path, device: str) -> Captioner:
+    """The captioner of a checkpoint written by training.train, on ``device`` ('cpu', 'cuda', ...)."""
+    from training.caption import load_captioner
+
+    return load_captioner(checkpoint, device=device)
+
+
+@functools.lru_cache(maxsize=4)
+def onnx_encoder(folder: Path, threads: int | None = None) -> OnnxSentenceEncoder:
+    """The query path's encoder: identical embeddings at index and query time."""
+    from indexing.text_encoder import OnnxSentenceEncoder
+
+    return OnnxSentenceEncoder(folder, threads=threads, spin=False)
+
+
+@functools.lru_cache(maxsize=8)
+def checkpoint_id(checkpoint: Path) -> str:
+    """How rows name the checkpoint that captioned them: file name and the start of its SHA-256."""
+    digest = hashlib.sha256()
+    with checkpoint.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"{checkpoint.name}@{digest.hexdigest()[:12]}"
+
+
+def pick_device(name: str) -> str:
+    """'auto' is CUDA when there is a GPU, else the CPU; anything else is passed through."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

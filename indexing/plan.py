@@ -1,0 +1,115 @@
+"""Plan a run: list the source lazily, note what is new, and find what is gone.
+
+The listing is streamed in chunks; each chunk's ids are recorded in the ``listing`` table and checked
+against the catalog and the skip list, and the new images are appended to a spool file that the read
+stage consumes. Memory stays flat however many images the source holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import TextIO, TypeVar
+
+from indexing import catalog
+from indexing.catalog import Skip
+from indexing.database import Connection
+from indexing.images import ImageRef, ImageStore, ImageStoreUnavailable
+from indexing.publish import image_identity
+from indexing.read import WorkItem
+from indexing.report import RunSummary, SkipLog, progress
+from indexing.retry import Database, IndexingError
+
+LIST_CHUNK = 2_000
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Plan:
+    spool: Path  # one WorkItem per line: the images to caption
+    pending: int
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def plan_run(
+    source: ImageStore,
+    db: Database,
+    run_id: str,
+    spool: Path,
+    summary: RunSummary,
+    skip_log: SkipLog,
+    *,
+    show_progress: bool = True,
+) -> Plan:
+    """List ``source``, record the listing under ``run_id``, write the new images to ``spool``."""
+    db.run("clearing old listings", catalog.clear_listings)
+    pending = 0
+    bar = progress(None, "list", enabled=show_progress)
+    with spool.open("w", encoding="utf-8") as out, summary.timed("list"):
+        try:
+            for refs in chunked(source.list_images(), LIST_CHUNK):
+                pending += _plan_chunk(source.location, refs, db, run_id, out, summary, skip_log)
+                bar.update(len(refs))
+        except ImageStoreUnavailable as exc:
+            raise IndexingError(f"cannot list the images: {exc}") from exc
+        finally:
+            bar.close()
+    return Plan(spool, pending)
+
+
+def _plan_chunk(
+    location: str,
+    refs: list[ImageRef],
+    db: Database,
+    run_id: str,
+    out: TextIO,
+    summary: RunSummary,
+    skip_log: SkipLog,
+) -> int:
+    ids = [image_identity(location, ref.name, ref.etag) for ref in refs]
+
+    def record(conn: Connection) -> tuple[set[str], dict[str, str]]:
+        catalog.mark_listed(conn, run_id, ids)
+        return catalog.known_ids(conn, ids)
+
+    done, failed = db.run("recording the listing", record)
+    summary.seen += len(refs)
+    summary.already_indexed += len(done)
+    pending = 0
+    for image_id, ref in zip(ids, refs, strict=True):
+        if image_id in done:
+            continue
+        if image_id in failed:
+            skip_log.add(
+                Skip(image_id, ref.name, failed[image_id], "skipped by an earlier run"), earlier=True
+            )
+            continue
+        out.write(WorkItem(image_id, ref.name, ref.etag).to_line())
+        pending += 1
+    return pending
+
+
+def remove_unlisted(
+    db: Database, location: str, run_id: str, summary: RunSummary, *, allow_empty_source: bool
+) -> int:
+    """Delete from the index every image of ``location`` that this run did not list."""
+    if summary.seen == 0 and not allow_empty_source:
+        held = db.run("counting the catalog", lambda conn: catalog.count_catalog(conn, location))
+        if held:
+            raise IndexingError(
+                f"the source {location} lists no images but the index holds {held} from it; "
+                "refusing to delete them all (pass --allow-empty-source if that is intended)"
+            )
+    with summary.timed("delete"):
+        removed = db.run(
+            "deleting images gone from the source", lambda c: catalog.delete_unlisted(c, location, run_id)
+        )
+    summary.deleted += removed
+    return removed

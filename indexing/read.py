@@ -1,0 +1,152 @@
+"""The read stage: fetch images from the store and decode them in DataLoader workers.
+
+The main process never decodes: workers read each image's bytes, decode them (EXIF orientation,
+alpha, CMYK, GIF first frame, huge images shrunk while decoding, decompression bombs refused) and
+preprocess them for the captioner, so the model only ever waits on a queue of ready tensors. The work
+list is a spool file (one JSON line per image), so a million pending names are never held in memory.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from indexing.catalog import Skip
+from indexing.images import ImageNotFound, ImageStore, ImageStoreUnavailable
+
+_BYTES_IO_REPR = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>")
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    image_id: str
+    name: str
+    etag: str
+
+    def to_line(self) -> str:
+        return json.dumps([self.image_id, self.name, self.etag]) + "\n"
+
+    @classmethod
+    def from_line(cls, line: str) -> WorkItem:
+        image_id, name, etag = json.loads(line)
+        return cls(image_id, name, etag)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What the captioner expects: square side in pixels and the normalisation of its backbone."""
+
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class DecodedBatch:
+    pixels: torch.Tensor  # (B, 3, S, S), B = len(items)
+    items: list[WorkItem]
+    skips: list[Skip]
+    read_seconds: float  # summed over the images of the batch, in the workers
+    decode_seconds: float
+
+
+class DecodeFailure(ValueError):
+    """An image that cannot be indexed as it is; ``reason`` is a short code for the summary."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def decode_image(data: bytes, name: str) -> Image.Image:
+    """Decode image bytes to RGB (see training.images.load_image); DecodeFailure says why it cannot."""
+    from training.images import ImageDecodeError, load_image
+
+    if not data:
+        raise DecodeFailure("empty", f"{name}: zero-byte file")
+    try:
+        return load_image(cast(Any, io.BytesIO(data)))
+    except ImageDecodeError as exc:
+        message = _BYTES_IO_REPR.sub(name, str(exc)).replace(f"{name}: ", "", 1)
+        reason = "too_large" if message.startswith("image too large") else "undecodable"
+        raise DecodeFailure(reason, f"{name}: {message}") from None
+
+
+def read_item(
+    store: ImageStore, item: WorkItem, prep: Preprocess
+) -> tuple[torch.Tensor | Skip, float, float]:
+    """(3, S, S) tensor or the Skip saying why not; plus seconds spent reading and decoding."""
+    from training.images import preprocess_image
+
+    started = time.perf_counter()
+    try:
+        data = store.read(item.name)
+    except ImageNotFound as exc:
+        return Skip(item.image_id, item.name, "gone", str(exc)), time.perf_counter() - started, 0.0
+    except ImageStoreUnavailable as exc:
+        return Skip(item.image_id, item.name, "unreadable", str(exc)), time.perf_counter() - started, 0.0
+    read = time.perf_counter() - started
+    try:
+        pixels = preprocess_image(decode_image(data, item.name), prep.image_size, prep.mean, prep.std)
+    except DecodeFailure as exc:
+        return (
+            Skip(item.image_id, item.name, exc.reason, str(exc)),
+            read,
+            time.perf_counter() - started - read,
+        )
+    return pixels, read, time.perf_counter() - started - read
+
+
+class SpoolDataset(IterableDataset[tuple[WorkItem, torch.Tensor | Skip, float, float]]):
+    """The spool file's items, each worker taking every n-th line; each item read and decoded."""
+
+    def __init__(self, spool: Path, open_store: Callable[[], ImageStore], prep: Preprocess) -> None:
+        self.spool = spool
+        self.open_store = open_store
+        self.prep = prep
+
+    def __iter__(self) -> Iterator[tuple[WorkItem, torch.Tensor | Skip, float, float]]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        store = self.open_store()  # one client per worker: connections are not shared across a fork
+        with self.spool.open(encoding="utf-8") as lines:
+            for index, line in enumerate(lines):
+                if index % workers == worker:
+                    item = WorkItem.from_line(line)
+                    yield (item, *read_item(store, item, self.prep))
+
+
+def collate(samples: Sequence[tuple[WorkItem, torch.Tensor | Skip, float, float]]) -> DecodedBatch:
+    items, tensors, skips = [], [], []
+    for item, result, _, _ in samples:
+        if isinstance(result, Skip):
+            skips.append(result)
+        else:
+            items.append(item)
+            tensors.append(result)
+    pixels = torch.stack(tensors) if tensors else torch.zeros((0, 3, 1, 1))  # (B, 3, S, S)
+    return DecodedBatch(pixels, items, skips, sum(s[2] for s in samples), sum(s[3] for s in samples))
+
+
+def make_loader(
+    spool: Path, open_store: Callable[[], ImageStore], prep: Preprocess, batch_size: int, workers: int
+) -> DataLoader[Any]:
+    """Batches of decoded images in spool order (round-robin over the workers' shards)."""
+    return DataLoader(
+        SpoolDataset(spool, open_store, prep),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=collate,
+        prefetch_factor=4 if workers else None,
+        multiprocessing_context="fork" if workers else None,
+    )

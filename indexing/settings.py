@@ -1,0 +1,120 @@
+"""Settings of the indexing commands, read from the environment in this one place.
+
+Names mean what they mean for the search API (MODEL_SHARE_PATH, DATABASE_URL, POSTGRES_*, IMAGE_STORE,
+IMAGES_*); the indexer adds CAPTIONER_CHECKPOINT, ENCODER_DIR and the INDEX_* tuning knobs. A missing
+or malformed setting fails at start-up naming the variable. Command-line flags override the tuning knobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LOCAL_DATA = PROJECT_ROOT / ".data"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    model_share: Path
+    database_url: str | None
+    postgres_host: str | None
+    postgres_database: str | None
+    postgres_user: str | None
+    postgres_sslmode: str
+    azure_client_id: str | None
+    embedded_pg_dir: Path | None
+    image_store: str
+    images_dir: Path | None
+    images_connection_string: str | None
+    images_account_url: str | None
+    images_container: str
+    captioner_checkpoint: Path | None
+    encoder_dir: Path
+    device: str
+    batch_size: int
+    workers: int
+    beam_size: int
+    max_length: int
+    threads: int  # torch and ONNX Runtime threads in the main process; 0 = their defaults
+    log_dir: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> IndexSettings:
+        def text(name: str, default: str | None = None) -> str | None:
+            value = env.get(name, "").strip()
+            return value or default
+
+        def integer(name: str, default: int, low: int, high: int) -> int:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+            if not low <= value <= high:
+                raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+            return value
+
+        database_url = text("DATABASE_URL")
+        host = text("POSTGRES_HOST")
+        if database_url is None and host is not None:
+            for name in ("POSTGRES_DATABASE", "POSTGRES_USER"):
+                if text(name) is None:
+                    raise SettingsError(f"{name} is not set (POSTGRES_HOST needs it)")
+        embedded = None
+        if database_url is None and host is None:
+            from indexing.database import default_embedded_dir
+
+            embedded = Path(text("EMBEDDED_PG_DIR") or str(default_embedded_dir(PROJECT_ROOT)))
+        image_store = (text("IMAGE_STORE", "folder") or "").lower()
+        if image_store not in ("folder", "blob"):
+            raise SettingsError(f"IMAGE_STORE must be 'folder' or 'blob', got {image_store!r}")
+        checkpoint = text("CAPTIONER_CHECKPOINT")
+        return cls(
+            model_share=Path(text("MODEL_SHARE_PATH", str(LOCAL_DATA / "share")) or ""),
+            database_url=database_url,
+            postgres_host=host,
+            postgres_database=text("POSTGRES_DATABASE"),
+            postgres_user=text("POSTGRES_USER"),
+            postgres_sslmode=text("POSTGRES_SSLMODE", "require") or "require",
+            azure_client_id=text("AZURE_CLIENT_ID"),
+            embedded_pg_dir=embedded,
+            image_store=image_store,
+            images_dir=Path(text("IMAGES_DIR", str(LOCAL_DATA / "demo" / "images")) or "")
+            if image_store == "folder"
+            else None,
+            images_connection_string=text("IMAGES_CONNECTION_STRING"),
+            images_account_url=text("IMAGES_ACCOUNT_URL"),
+            images_container=text("IMAGES_CONTAINER", "images") or "images",
+            captioner_checkpoint=Path(checkpoint) if checkpoint else None,
+            encoder_dir=Path(text("ENCODER_DIR", str(LOCAL_DATA / "cache" / "minilm-onnx")) or ""),
+            device=text("INDEX_DEVICE", "auto") or "auto",
+            batch_size=integer("INDEX_BATCH_SIZE", 32, 1, 4096),
+            workers=integer("INDEX_WORKERS", 2, 0, 64),
+            beam_size=integer("INDEX_BEAM_SIZE", 3, 1, 20),
+            max_length=integer("INDEX_MAX_LENGTH", 20, 2, 100),
+            threads=integer("INDEX_THREADS", 0, 0, 1024),
+            log_dir=Path(text("INDEX_LOG_DIR", str(LOCAL_DATA / "index-logs")) or ""),
+        )
+
+    def database_dsn(self) -> tuple[str, bool]:
+        """The DSN to connect to, and whether the password is an Entra token (Azure managed identity)."""
+        if self.database_url is not None:
+            return self.database_url, False
+        if self.postgres_host is not None:
+            dsn = (
+                f"host={self.postgres_host} dbname={self.postgres_database} "
+                f"user={self.postgres_user} sslmode={self.postgres_sslmode}"
+            )
+            return dsn, True
+        from indexing.database import start_embedded_postgres
+
+        assert self.embedded_pg_dir is not None
+        return start_embedded_postgres(self.embedded_pg_dir), False

@@ -1,0 +1,53 @@
+"""The pure stages between decoding and storage: caption, encode, assign. Data in, data out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from indexing.space import nearest_clusters, project
+
+if TYPE_CHECKING:
+    import torch
+
+    from training.caption import Captioner
+
+
+class SentenceEncoder(Protocol):
+    dim: int
+
+    def encode(self, sentences: Sequence[str], batch_size: int = 64) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Captions:
+    texts: list[str]
+    scores: np.ndarray  # (B,) length-normalised log-probabilities
+
+
+def caption(captioner: Captioner, pixels: torch.Tensor, beam_size: int, max_length: int) -> Captions:
+    """Captions for preprocessed images (B, 3, S, S), one batched beam search."""
+    if len(pixels) == 0:
+        return Captions([], np.zeros(0, dtype=np.float32))
+    results = captioner.caption_tensors(pixels, beam_size=beam_size, max_length=max_length)
+    return Captions([r.text for r in results], np.array([r.score for r in results], dtype=np.float32))
+
+
+def encode(encoder: SentenceEncoder, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """(N, D) unit-length caption embeddings."""
+    if not texts:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    return np.asarray(encoder.encode(list(texts), batch_size=batch_size), dtype=np.float32)
+
+
+def assign(
+    embeddings: np.ndarray, pca_mean: np.ndarray, pca_components: np.ndarray, centroids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Project (N, D) embeddings into a bundle's space: (N, d) unit vectors and (N,) nearest cluster ids."""
+    reduced = project(embeddings, pca_mean, pca_components)  # (N, d)
+    if len(reduced) == 0:
+        return reduced, np.zeros(0, dtype=np.int32)
+    return reduced, nearest_clusters(reduced, centroids, 1)[:, 0].astype(np.int32)

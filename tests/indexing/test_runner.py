@@ -1,0 +1,152 @@
+"""The pipeline end to end, in process: first run, re-run, additions and deletions, refit, prune."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from indexing.bundle import bundles_root, load_bundle
+from indexing.images import LocalFolderStore
+from indexing.prune import prune_versions
+from indexing.refit import FitOptions, refit
+from indexing.report import RunSummary
+from indexing.runner import Models, run_index
+from indexing.space import nearest_clusters, project
+from tests.indexing.conftest import make_shapes, quiet_options
+from tests.indexing.pipeline_helpers import database, index_state, write_broken_files
+
+
+def test_first_run_fits_and_publishes_and_a_rerun_adds_nothing(
+    fresh_dsn: str, tmp_path: Path, encoder_dir: Path, tiny_models: Models
+) -> None:
+    images, share = tmp_path / "images", tmp_path / "share"
+    make_shapes(images, 20)
+    make_shapes(images / "sub", 2, seed=3)
+    broken = write_broken_files(images)
+    log = tmp_path / "skipped.jsonl"
+    db = database(fresh_dsn)
+
+    first = run_index(
+        lambda: LocalFolderStore(images), db, share, encoder_dir, tiny_models, quiet_options(skip_log=log)
+    )
+    assert (first.seen, first.indexed, first.already_indexed) == (26, 22, 0)
+    assert dict(first.skipped) == {"empty": 1, "undecodable": 2, "too_large": 1}
+    assert first.refitted
+    assert {
+        json.loads(line)["name"]: json.loads(line)["reason"] for line in log.read_text().splitlines()
+    } == broken
+
+    state = index_state(fresh_dsn, share)
+    assert state.active == first.bundle_version
+    assert set(state.rows) == set(state.catalog) and len(state.rows) == 22
+    assert "sub/shape-00000.png" in {name for name, _ in state.catalog.values()}
+    assert state.clusters == 4 and state.cluster_sizes == 22
+    conn = psycopg2.connect(fresh_dsn)
+    with conn.cursor() as cur:
+        cur.execute("SELECT DISTINCT captioner FROM images")
+        assert cur.fetchall() == [(tiny_models.captioner_id,)]
+        cur.execute("SELECT DISTINCT captioner, encoder FROM catalog")
+        assert cur.fetchall() == [(tiny_models.captioner_id, "sentence-transformers/all-MiniLM-L6-v2")]
+    conn.close()
+
+    again = run_index(
+        lambda: LocalFolderStore(images), db, share, encoder_dir, tiny_models, quiet_options(skip_log=log)
+    )
+    assert (again.seen, again.indexed, again.already_indexed, again.deleted) == (26, 0, 22, 0)
+    assert sum(again.skipped.values()) == 4 and all("earlier run" in k for k in again.skipped)
+    assert not again.refitted and again.bundle_version == first.bundle_version
+    assert index_state(fresh_dsn, share) == state
+    db.close()
+
+
+def test_incremental_run_assigns_new_images_and_removes_deleted_ones_then_refit_and_prune(
+    fresh_dsn: str, tmp_path: Path, encoder_dir: Path, tiny_models: Models
+) -> None:
+    images, share = tmp_path / "images", tmp_path / "share"
+    names = make_shapes(images, 16)
+    db = database(fresh_dsn)
+    source = lambda: LocalFolderStore(images)  # noqa: E731
+    first = run_index(source, db, share, encoder_dir, tiny_models, quiet_options())
+    before = index_state(fresh_dsn, share)
+
+    make_shapes(images, 5, seed=9, start=100)
+    for name in names[:3]:
+        (images / name).unlink()
+    make_shapes(images, 1, seed=42, start=3)  # shape-00003.png rewritten: a new etag, a new identity
+    later = run_index(source, db, share, encoder_dir, tiny_models, quiet_options())
+    assert (later.indexed, later.deleted, later.already_indexed) == (6, 4, 12)
+    assert not later.refitted and later.bundle_version == first.bundle_version
+
+    after = index_state(fresh_dsn, share)
+    assert after.active == before.active and len(after.rows) == 18 == len(after.catalog)
+    assert set(after.rows) == set(after.catalog) and after.cluster_sizes == 18
+    assert {name for name, _ in after.catalog.values()} == {p.name for p in images.glob("*.png")}
+    # New rows sit in the nearest existing cluster of the active bundle's space, nothing was refitted.
+    bundle = load_bundle(share)
+    conn = psycopg2.connect(fresh_dsn)
+    from pgvector.psycopg2 import register_vector
+
+    register_vector(conn)
+    with conn.cursor() as cur:
+        cur.execute("SELECT embedding, image_id FROM catalog WHERE name = 'shape-00100.png'")
+        full, image_id = cur.fetchone()
+    full = full.to_numpy()
+    expected = nearest_clusters(
+        project(full[None, :], bundle.pca_mean, bundle.pca_components), bundle.centroids
+    )
+    assert after.rows[image_id] == int(expected[0, 0])
+
+    summary = RunSummary("refit")
+    version = refit(db, share, encoder_dir, FitOptions(pca_dim=6, clusters=3, show_progress=False), summary)
+    refitted = index_state(fresh_dsn, share)
+    assert refitted.active == version != before.active
+    assert set(refitted.rows) == set(after.rows) and refitted.clusters == 3
+    assert refitted.versions == {before.active: 18, version: 18}  # the old one stays until pruned
+    with conn.cursor() as cur:  # the search side's query, on the new version
+        cur.execute(
+            "SELECT count(*) FROM images WHERE bundle_version = %s AND cluster_id = ANY(%s)",
+            (version, [0, 1, 2]),
+        )
+        assert cur.fetchone() == (18,)
+    conn.close()
+
+    assert prune_versions(db, share, grace=timedelta(hours=1)) == []
+    assert prune_versions(db, share, grace=timedelta(0)) == [before.active]
+    assert index_state(fresh_dsn, share).versions == {version: 18}
+    assert sorted(p.name for p in bundles_root(share).iterdir() if p.is_dir()) == [version]
+    db.close()
+
+
+def test_a_refit_that_cannot_write_the_bundle_keeps_the_active_one(
+    fresh_dsn: str, tmp_path: Path, encoder_dir: Path, tiny_models: Models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from indexing import bundle as bundle_module
+    from indexing.bundle import BundleWriteError
+
+    images, share = tmp_path / "images", tmp_path / "share"
+    make_shapes(images, 12)
+    db = database(fresh_dsn)
+    first = run_index(lambda: LocalFolderStore(images), db, share, encoder_dir, tiny_models, quiet_options())
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(bundle_module.np, "save", full_disk)
+    with pytest.raises(BundleWriteError, match="No space left on device; the active bundle is unchanged"):
+        refit(
+            db,
+            share,
+            encoder_dir,
+            FitOptions(pca_dim=4, clusters=2, show_progress=False),
+            RunSummary("refit"),
+        )
+    state = index_state(fresh_dsn, share)
+    assert state.active == first.bundle_version and len(state.rows) == 12
+    assert load_bundle(share).version == first.bundle_version
+    db.close()
