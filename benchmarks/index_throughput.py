@@ -67,7 +67,7 @@ def main() -> None:
         start_embedded_postgres,
         stop_embedded_postgres,
     )
-    from indexing.demo import ensure_encoder_export
+    from indexing.encoder_export import ensure_encoder_export
     from indexing.images import LocalFolderStore
     from indexing.refit import FitOptions
     from indexing.retry import Database

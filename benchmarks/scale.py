@@ -80,7 +80,7 @@ def load(rows: int, real: int, dsn: str, share: Path, encoder_dir: Path) -> tupl
 
 
 def run_queries(
-    connect: Callable[[], Any], setup: list[str], fn: Measure, queries: np.ndarray, k: int, concurrency: int
+    connect: Callable[[], Any], fn: Measure, queries: np.ndarray, k: int, concurrency: int
 ) -> tuple[list[list[str]], list[float]]:
     """Each worker thread has its own connection; returns (ids per query, seconds per query)."""
     results: list[list[str]] = [[] for _ in range(len(queries))]
@@ -90,9 +90,6 @@ def run_queries(
     def one(index: int) -> None:
         if not hasattr(local, "conn"):
             local.conn = connect()
-            with local.conn.cursor() as cur:
-                for statement in setup:
-                    cur.execute(statement)
         started = time.perf_counter()
         results[index] = fn(local.conn, queries[index], k)
         times[index] = time.perf_counter() - started
@@ -115,13 +112,16 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--exact-queries", type=int, default=50, help="queries timed on the slow exact scan")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--only-http", action="store_true", help="only the HTTP load test on the built index")
     args = parser.parse_args()
 
+    from function_app.index_reader import SearchPlan, search_index
     from indexing.bundle import load_bundle
     from indexing.database import make_connector, start_embedded_postgres
-    from indexing.demo import ensure_encoder_export
+    from indexing.encoder_export import ensure_encoder_export
     from indexing.space import nearest_clusters, project
     from indexing.text_encoder import OnnxSentenceEncoder
+    from indexing.vector_index import create_vector_index, drop_vector_indexes, vector_index_name
 
     encoder_dir = ensure_encoder_export(CACHE.parent / "cache")
     dsn = start_embedded_postgres(Path(tempfile.gettempdir()) / "caption-search-bench-pg", database="scale")
@@ -134,6 +134,14 @@ def main() -> None:
     print(f"index: {args.rows} rows, PCA {dim}-d, {lists} clusters (build {build_seconds:.0f} s)")
 
     query_texts = sentences(args.real + args.queries, seed=1)[args.real :]
+    if args.only_http:
+        admin = make_connector(dsn)()
+        admin.autocommit = True
+        create_vector_index(admin, version, dim, "ivfflat", lists=lists)
+        admin.close()
+        report["http"] = http_load(dsn, share, query_texts)
+        print_http(report["http"])
+        return
     query_full = OnnxSentenceEncoder(encoder_dir).encode(query_texts)
     query_reduced = project(query_full, bundle.pca_mean, bundle.pca_components)
 
@@ -144,41 +152,17 @@ def main() -> None:
     def connect() -> Any:
         return make_connector(dsn)()
 
-    typed = f"(embedding::vector({dim}))"
-    version_literal = version.replace("'", "''")
+    def plan(strategy: str, probes: int = 8, ef_search: int = 100) -> Measure:
+        """The service's own query (function_app/index_reader.py) for one strategy and setting."""
 
-    def by_clusters(nprobe: int) -> Measure:
         def search(conn: Any, q: np.ndarray, k: int) -> list[str]:
-            clusters = nearest_clusters(q, bundle.centroids, nprobe)[0].tolist()
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT image_id FROM images WHERE bundle_version = %s AND cluster_id = ANY(%s) "
-                    "ORDER BY embedding <=> %s LIMIT %s",
-                    (version, clusters, q, k),
-                )
-                return [r[0] for r in cur.fetchall()]
+            routed = (
+                nearest_clusters(q, bundle.centroids, probes)[0].tolist() if strategy == "clusters" else []
+            )
+            chosen = SearchPlan(strategy, routed, probes, ef_search)
+            return [row.image_id for row in search_index(conn, version, q, k, chosen)]
 
         return search
-
-    def by_index(conn: Any, q: np.ndarray, k: int) -> list[str]:
-        with conn.cursor() as cur:
-            cur.execute(
-                f"SELECT image_id FROM images WHERE bundle_version = %s ORDER BY {typed} <=> %s::vector({dim}) "
-                "LIMIT %s",
-                (version, q, k),
-            )
-            return [r[0] for r in cur.fetchall()]
-
-    def exact(conn: Any, q: np.ndarray, k: int) -> list[str]:
-        with conn.cursor() as cur:
-            cur.execute("SET enable_indexscan = off")
-            cur.execute(
-                "SELECT image_id FROM images WHERE bundle_version = %s ORDER BY embedding <=> %s LIMIT %s",
-                (version, q, k),
-            )
-            rows = [r[0] for r in cur.fetchall()]
-            cur.execute("SET enable_indexscan = on")
-            return rows
 
     rows_out: list[dict[str, Any]] = []
 
@@ -186,15 +170,14 @@ def main() -> None:
         strategy: str,
         setting: str,
         fn: Measure,
-        setup: list[str],
         queries: np.ndarray | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
         qs = query_reduced if queries is None else queries
-        found100, _ = run_queries(connect, setup, fn, qs, 100, 1)
+        found100, _ = run_queries(connect, fn, qs, 100, 1)
         gold = truth[: len(qs)]
-        _, single = run_queries(connect, setup, fn, qs, 10, 1)
-        _, eight = run_queries(connect, setup, fn, qs, 10, 8)
+        _, single = run_queries(connect, fn, qs, 10, 1)
+        _, eight = run_queries(connect, fn, qs, 10, 8)
         row = {
             "strategy": strategy,
             "setting": setting,
@@ -215,46 +198,38 @@ def main() -> None:
 
     admin = connect()
     admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute("DROP INDEX IF EXISTS bench_ivfflat")
-        cur.execute("DROP INDEX IF EXISTS bench_hnsw")
-    measure("exact", "all rows", exact, [], query_reduced[: args.exact_queries])
+    drop_vector_indexes(admin, version)
+    measure("exact", "all rows", plan("exact"), query_reduced[: args.exact_queries])
     for nprobe in (1, 2, 4, 8, 16, 32, 64):
-        measure("cluster routing", f"nprobe={nprobe}", by_clusters(nprobe), [])
+        measure("cluster routing", f"nprobe={nprobe}", plan("clusters", probes=nprobe))
 
-    def build_index(name: str, method: str, options: str) -> tuple[float, int]:
-        started = time.perf_counter()
+    def build_index(method: str) -> tuple[float, int]:
+        """The production index (indexing/vector_index.py), so the HTTP test's service finds it."""
         with admin.cursor() as cur:
-            cur.execute("SET maintenance_work_mem = '3GB'")
             cur.execute("SET max_parallel_maintenance_workers = 1")
-            cur.execute(
-                f"CREATE INDEX {name} ON images USING {method} ({typed} vector_cosine_ops) WITH ({options}) "
-                f"WHERE bundle_version = '{version_literal}'"
-            )
-            seconds = time.perf_counter() - started
-            cur.execute("SELECT pg_relation_size(%s)", (name,))
+        seconds = create_vector_index(admin, version, dim, method, lists=lists)
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_relation_size(%s)", (vector_index_name(version, method),))
             size = int(cur.fetchone()[0])
-        print(f"  built {name} in {seconds:.0f} s, {size / 2**20:.0f} MiB", flush=True)
+        print(f"  built the {method} index in {seconds:.0f} s, {size / 2**20:.0f} MiB", flush=True)
         return seconds, size
 
-    seconds, size = build_index("bench_ivfflat", "ivfflat", f"lists = {lists}")
-    for probes in (1, 2, 4, 8, 16, 32, 64):
-        measure(
-            "IVFFlat",
-            f"probes={probes}",
-            by_index,
-            [f"SET ivfflat.probes = {probes}"],
-            extra={"build_s": seconds, "index_mib": size / 2**20},
-        )
-    with admin.cursor() as cur:
-        cur.execute("DROP INDEX bench_ivfflat")
-    seconds, size = build_index("bench_hnsw", "hnsw", "m = 16, ef_construction = 64")
+    seconds, size = build_index("hnsw")
     for ef in (20, 40, 100, 200):
         measure(
             "HNSW",
             f"ef_search={ef}",
-            by_index,
-            [f"SET hnsw.ef_search = {ef}"],
+            plan("hnsw", ef_search=ef),
+            extra={"build_s": seconds, "index_mib": size / 2**20},
+        )
+    drop_vector_indexes(admin, version)
+    # IVFFlat last: it is the service's default, and the HTTP test below runs on it.
+    seconds, size = build_index("ivfflat")
+    for probes in (1, 2, 4, 8, 16, 32, 64):
+        measure(
+            "IVFFlat",
+            f"probes={probes}",
+            plan("ivfflat", probes=probes),
             extra={"build_s": seconds, "index_mib": size / 2**20},
         )
     with admin.cursor() as cur:
@@ -414,13 +389,17 @@ def print_tables(report: dict[str, Any]) -> None:
     for r in report["pca"]:
         print(f"| {r['pca_dim']} | {r['recall@10']:.3f} | {r['explained_variance']:.3f} |")
     if "http" in report:
-        print("\n### HTTP API under load (loopback, bounded)\n")
-        print("| concurrency | requests | req/s | median ms | p99 ms | errors |\n|---|---|---|---|---|---|")
-        for r in report["http"]:
-            print(
-                f"| {r['concurrency']} | {r['requests']} | {r['rps']:.0f} | {r['median_ms']:.1f} | "
-                f"{r['p99_ms']:.1f} | {r['errors']} |"
-            )
+        print_http(report["http"])
+
+
+def print_http(rows: list[dict[str, float]]) -> None:
+    print("\n### HTTP API under load (loopback, bounded)\n")
+    print("| concurrency | requests | req/s | median ms | p99 ms | errors |\n|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['concurrency']} | {r['requests']} | {r['rps']:.0f} | {r['median_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['errors']} |"
+        )
 
 
 if __name__ == "__main__":

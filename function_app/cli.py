@@ -55,27 +55,24 @@ def serve(settings: Settings, host: str, port: int) -> None:
     uvicorn.run(create_api(settings, lambda _: service), host=host, port=port, log_level="warning")
 
 
-def demo(settings: Settings, host: str, port: int, rebuild: bool) -> None:
+def demo(settings: Settings, host: str, port: int, rebuild: bool, max_images: int) -> None:
+    from function_app.demo import build_demo, load_demo, reset_demo
     from indexing.bundle import BundleError, current_version
-    from indexing.database import apply_schema
-    from indexing.demo import build_demo_index
 
+    demo_dir = LOCAL_DATA / "demo"
+    if rebuild:
+        reset_demo(settings, demo_dir)
+    corpus = None if rebuild else load_demo(demo_dir)
     try:
-        version = None if rebuild else current_version(settings.model_share)
+        version = current_version(settings.model_share) if corpus else None
     except BundleError:
         version = None
-    if version is None:
-        print("building the demo index (first run only) ...")
-        if settings.images_dir is None:
-            raise SystemExit("the demo needs IMAGE_STORE=folder")
-        conn = _connect(settings)
-        apply_schema(conn)
-        version = build_demo_index(
-            settings.images_dir.parent, settings.model_share, LOCAL_DATA / "cache", conn
-        )
-        conn.close()
-    print(f"demo index: bundle {version}")
-    serve(settings, host, port)
+    if corpus is None or version is None:
+        print("building the demo (first run only; about 10 minutes on 2 cores) ...", flush=True)
+        corpus = build_demo(settings, demo_dir, LOCAL_DATA / "cache", max_images)
+    print(f"demo corpus: {corpus.source} drawings in {corpus.images_dir}", flush=True)
+    os.environ["IMAGES_DIR"] = str(corpus.images_dir)
+    serve(Settings.from_env(os.environ), host, port)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("--host", default="127.0.0.1")
         command.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         if name == "demo":
-            command.add_argument("--rebuild", action="store_true", help="rebuild the demo index from scratch")
+            command.add_argument("--rebuild", action="store_true", help="train and index the demo again")
+            command.add_argument("--images", type=int, default=1000, help="demo corpus size (default 1000)")
     commands.add_parser(
         "migrate", help="apply the schema (idempotent)", description="apply the schema (idempotent)"
     )
@@ -105,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "serve":
         serve(settings, args.host, args.port)
     else:
-        demo(settings, args.host, args.port, args.rebuild)
+        demo(settings, args.host, args.port, args.rebuild, args.images)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def _open_source(settings: IndexSettings) -> Any:
 def _encoder_dir(settings: IndexSettings) -> Path:
     """The ONNX encoder folder, exported from the installed model on first use."""
     if not (settings.encoder_dir / "encoder.json").is_file():
-        from indexing.demo import ensure_encoder_export
+        from indexing.encoder_export import ensure_encoder_export
 
         exported = ensure_encoder_export(settings.encoder_dir.parent)
         if exported != settings.encoder_dir:

@@ -87,6 +87,18 @@ def export_sentence_encoder(
     return info
 
 
+def ensure_encoder_export(cache_dir: Path) -> Path:
+    """The default sentence encoder as ONNX, exported once into ``cache_dir/minilm-onnx``."""
+    target = cache_dir / "minilm-onnx"
+    if not (target / CONFIG_FILE).is_file():
+        scratch = cache_dir / "minilm-onnx.partial"
+        shutil.rmtree(scratch, ignore_errors=True)
+        export_sentence_encoder(default_encoder_path(), scratch)
+        shutil.rmtree(target, ignore_errors=True)
+        scratch.rename(target)
+    return target
+
+
 def _pooling_mode(model: Any) -> str:
     for module in model:
         if type(module).__name__ == "Pooling":

@@ -39,10 +39,10 @@ def test_post_json_gives_the_same_answer_as_get(client: TestClient) -> None:
     assert [h["id"] for h in via_get["results"]] == [h["id"] for h in via_post["results"]]
 
 
-def test_defaults_are_k_10_on_the_hnsw_index(client: TestClient) -> None:
+def test_defaults_are_k_10_on_the_ivfflat_index_with_8_probes(client: TestClient) -> None:
     body = client.get("/api/search", params={"q": "a boat"}).json()
     assert len(body["results"]) == 10
-    assert (body["strategy"], body["nprobe"]) == ("hnsw", None)
+    assert (body["strategy"], body["nprobe"]) == ("ivfflat", 8)
 
 
 def test_nprobe_sets_the_clusters_probed_by_cluster_routing(

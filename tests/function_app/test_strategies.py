@@ -97,9 +97,9 @@ def test_missing_ann_index_falls_back_to_cluster_routing(
     version = build_index(corpus, conn=conn, share=tmp_path, encoder_dir=encoder_dir, pca_dim=16, clusters=4)
     drop_vector_indexes(conn, version)
     conn.commit()
-    client = TestClient(create_api(make_settings(dsn, tmp_path, tmp_path, SEARCH_STRATEGY="hnsw")))
+    client = TestClient(create_api(make_settings(dsn, tmp_path, tmp_path)))
     body = client.get("/api/search", params={"q": captions(60)[5]}).json()
     assert body["strategy"] == "clusters"
     assert body["results"][0]["caption"] == captions(60)[5]
-    assert client.get("/api/health").json()["search"] == {"configured": "hnsw", "in_use": "clusters"}
+    assert client.get("/api/health").json()["search"] == {"configured": "ivfflat", "in_use": "clusters"}
     conn.close()
