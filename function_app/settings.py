@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from function_app.index_reader import STRATEGIES
+from indexing.env import EnvReader, SettingsError
+
+__all__ = ["Settings", "SettingsError"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_DATA = PROJECT_ROOT / ".data"
@@ -22,10 +25,6 @@ DEFAULT_EF_SEARCH = 100
 DEFAULT_K = 10
 MAX_K = 100
 MAX_QUERY_CHARS = 512
-
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the environment variable."""
 
 
 @dataclass(frozen=True)
@@ -69,36 +68,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         in_azure = bool(env.get("WEBSITE_INSTANCE_ID") or env.get("FUNCTIONS_WORKER_RUNTIME"))
 
-        def text(name: str, default: str | None = None) -> str | None:
-            value = env.get(name, "").strip()
-            return value or default
-
-        def required(name: str, why: str) -> str:
-            value = text(name)
-            if value is None:
-                raise SettingsError(f"{name} is not set ({why})")
-            return value
-
-        def integer(name: str, default: int, low: int, high: int) -> int:
-            raw = text(name)
-            if raw is None:
-                return default
-            try:
-                value = int(raw)
-            except ValueError:
-                raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-            if not low <= value <= high:
-                raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
-            return value
-
-        def number(name: str, default: float) -> float:
-            raw = text(name)
-            if raw is None:
-                return default
-            try:
-                return float(raw)
-            except ValueError:
-                raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        reader = EnvReader(env)
+        text, required, integer, number = reader.text, reader.required, reader.integer, reader.number
 
         if in_azure:
             model_share = Path(required("MODEL_SHARE_PATH", "the mount path of the model share"))

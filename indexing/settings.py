@@ -11,12 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexing.env import EnvReader, SettingsError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_DATA = PROJECT_ROOT / ".data"
-
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the environment variable."""
 
 
 @dataclass(frozen=True)
@@ -46,21 +44,8 @@ class IndexSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IndexSettings:
-        def text(name: str, default: str | None = None) -> str | None:
-            value = env.get(name, "").strip()
-            return value or default
-
-        def integer(name: str, default: int, low: int, high: int) -> int:
-            raw = text(name)
-            if raw is None:
-                return default
-            try:
-                value = int(raw)
-            except ValueError:
-                raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-            if not low <= value <= high:
-                raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
-            return value
+        reader = EnvReader(env)
+        text, integer = reader.text, reader.integer
 
         database_url = text("DATABASE_URL")
         host = text("POSTGRES_HOST")
