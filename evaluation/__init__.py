@@ -1,0 +1,1 @@
+"""Retrieval quality: how well a text query finds the right image (`python -m evaluation.quality`)."""
