@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from training.model import Decoder
-from training.vocab import END_ID, PAD_ID, START_ID
+from training.vocab import END_ID, PAD_ID, START_ID, UNK_ID
 
 
 @dataclass
@@ -51,6 +51,7 @@ def beam_search(
     lengths = torch.zeros(b, k, dtype=torch.long, device=device)
     tokens = torch.empty(b, k, 0, dtype=torch.long, device=device)
     alphas = torch.empty(b, k, 0, p, device=device)
+    banned = torch.tensor([PAD_ID, START_ID, UNK_ID], device=device)
     idx = torch.arange(b, device=device)
     batch_offsets = (idx * k).unsqueeze(1)  # (B, 1)
     # A live beam may only say <end> on its last step, so no caption exceeds max_length words.
@@ -61,6 +62,8 @@ def beam_search(
         logits, alpha, h, c = decoder.step(feats, projected, prev, h, c)
         log_probs = torch.log_softmax(logits.float(), dim=1).view(b, k, -1)  # (B, k, V)
         vocab = log_probs.size(2)
+        # Never emit <unk>, <pad> or <start>: they carry nothing a caption reader can use.
+        log_probs[:, :, banned] = float("-inf")
         # A finished beam can only extend with <pad>, at no cost.
         done_row = torch.full((vocab,), float("-inf"), device=device)
         done_row[PAD_ID] = 0.0

@@ -5,7 +5,7 @@ import torch
 
 from training.beam import beam_search
 from training.model import Decoder, ModelConfig
-from training.vocab import END_ID, START_ID
+from training.vocab import END_ID, PAD_ID, START_ID, UNK_ID
 
 
 def decoder(seed: int = 0) -> Decoder:
@@ -32,6 +32,7 @@ def greedy(dec: Decoder, feats: torch.Tensor, max_length: int) -> list[int]:
     prev, out = torch.tensor([START_ID]), []
     for _ in range(max_length):
         logits, _, h, c = dec.step(feats, projected, prev, h, c)
+        logits[:, [PAD_ID, START_ID, UNK_ID]] = float("-inf")
         prev = logits.argmax(1)
         if int(prev) == END_ID:
             break
@@ -78,3 +79,13 @@ def test_bad_arguments() -> None:
         beam_search(dec, torch.randn(1, 4, 64), beam_size=0)
     with pytest.raises(ValueError, match="must not exceed the vocabulary size"):
         beam_search(dec, torch.randn(1, 4, 64), beam_size=13)
+
+
+def test_unknown_and_special_tokens_are_never_emitted() -> None:
+    dec = decoder(3)
+    with torch.no_grad():
+        dec.out.bias[UNK_ID] += 100.0  # the model would love to say <unk>
+        dec.out.bias[PAD_ID] += 50.0
+    result = beam_search(dec, torch.randn(4, 4, 64), beam_size=3, max_length=6)
+    for row, n in zip(result.tokens, result.lengths, strict=True):
+        assert not set(row[: int(n)].tolist()) & {UNK_ID, PAD_ID, START_ID}
