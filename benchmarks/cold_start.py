@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -46,6 +47,7 @@ def main() -> None:
     args = parser.parse_args()
     env = {**os.environ, "FUNCTIONS_WORKER_RUNTIME": "python", "IMAGE_STORE": "folder"}
     env.setdefault("MODEL_SHARE_PATH", ".data/share")
+    env.setdefault("IMAGES_DIR", tempfile.gettempdir())  # the first query only needs URLs, not files
     if "DATABASE_URL" not in env:
         from function_app.settings import PROJECT_ROOT
         from indexing.database import default_embedded_dir, start_embedded_postgres

@@ -275,7 +275,7 @@ def http_load(dsn: str, share: Path, queries: list[str]) -> list[dict[str, float
     from benchmarks.search_latency import free_port
 
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": dsn, "MODEL_SHARE_PATH": str(share)}
+    env = {**os.environ, "DATABASE_URL": dsn, "MODEL_SHARE_PATH": str(share), "IMAGES_DIR": str(CACHE)}
     server = subprocess.Popen(
         [sys.executable, "-m", "function_app.cli", "serve", "--port", str(port)],
         env=env,

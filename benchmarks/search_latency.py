@@ -196,6 +196,7 @@ def main() -> None:
         **os.environ,
         "DATABASE_URL": dsn,
         "MODEL_SHARE_PATH": str(share),
+        "IMAGES_DIR": str(CACHE),  # the benchmark rows name no real files
         "SEARCH_NPROBE": str(DEFAULT_NPROBE),
     }
     print(

@@ -44,7 +44,10 @@ def serve(settings: Settings, host: str, port: int) -> None:
     from function_app.resources import build_service
 
     started = time.perf_counter()
-    service = build_service(settings)
+    try:
+        service = build_service(settings)
+    except ValueError as exc:  # e.g. a missing images folder: a setting, not a crash
+        raise SystemExit(f"configuration error: {exc}") from None
     report = service.health()  # loads the bundle and opens a connection before the first request
     if report["status"] != "ok":
         print(f"warning: the index is not ready: {report}", file=sys.stderr)
@@ -101,6 +104,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "migrate":
         migrate(settings)
     elif args.command == "serve":
+        if "IMAGES_DIR" not in os.environ and settings.image_store == "folder":
+            from function_app.demo import load_demo
+
+            demo_corpus = load_demo(LOCAL_DATA / "demo")  # after ./dev demo, serve its pictures
+            if demo_corpus is not None:
+                os.environ["IMAGES_DIR"] = str(demo_corpus.images_dir)
+                settings = Settings.from_env(os.environ)
         serve(settings, args.host, args.port)
     else:
         demo(settings, args.host, args.port, args.rebuild, args.images)
