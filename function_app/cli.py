@@ -71,7 +71,7 @@ def demo(settings: Settings, host: str, port: int, rebuild: bool, max_images: in
     except BundleError:
         version = None
     if corpus is None or version is None:
-        print("building the demo (first run only; 15 to 25 minutes on 2 cores) ...", flush=True)
+        print("building the demo (first run only; a few minutes on 2 idle cores) ...", flush=True)
         corpus = build_demo(settings, demo_dir, LOCAL_DATA / "cache", max_images)
     print(f"demo corpus: {corpus.source} drawings in {corpus.images_dir}", flush=True)
     os.environ["IMAGES_DIR"] = str(corpus.images_dir)
