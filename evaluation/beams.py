@@ -1,10 +1,4 @@
-"""Several captions per image: every finished hypothesis of the batched beam search, best first.
-
-`training.beam.beam_search` keeps only the best of its ``beam_size`` hypotheses. This is the same search
-(same scores, same length normalisation, so candidate 0 is exactly its caption; a test checks this) that
-returns all of them. Proposed upstream change: let `beam_search` return the (B, k) hypotheses it already
-holds, so this copy can go.
-"""
+"""Several captions per image: every hypothesis of the captioner's batched beam search, best first."""
 
 from __future__ import annotations
 
@@ -13,10 +7,10 @@ from pathlib import Path
 
 import torch
 
+from training.beam import beam_search
 from training.caption import Captioner
 from training.images import load_image
 from training.model import Decoder
-from training.vocab import END_ID, PAD_ID, START_ID
 
 
 @torch.no_grad()
@@ -24,51 +18,16 @@ def beam_candidates(
     decoder: Decoder, features: torch.Tensor, beam_size: int, max_length: int
 ) -> list[list[tuple[list[int], float]]]:
     """Features (B, P, E) -> per image, the ``beam_size`` hypotheses as (word ids, normalised score),
-    best first."""
-    b, p, e = features.shape
-    k = beam_size
-    device = features.device
-    feats = features.unsqueeze(1).expand(b, k, p, e).reshape(b * k, p, e)  # (B*k, P, E)
-    projected = decoder.attention.project(feats)
-    h, c = decoder.init_state(feats)
-    prev = torch.full((b * k,), START_ID, dtype=torch.long, device=device)
-    scores = torch.full((b, k), float("-inf"), device=device)
-    scores[:, 0] = 0.0
-    finished = torch.zeros(b, k, dtype=torch.bool, device=device)
-    lengths = torch.zeros(b, k, dtype=torch.long, device=device)
-    tokens = torch.empty(b, k, 0, dtype=torch.long, device=device)
-    batch_offsets = (torch.arange(b, device=device) * k).unsqueeze(1)  # (B, 1)
-    end_row = torch.full((decoder.out.out_features,), float("-inf"), device=device)
-    end_row[END_ID] = 0.0
-    for step in range(max_length + 1):
-        logits, _, h, c = decoder.step(feats, projected, prev, h, c)
-        log_probs = torch.log_softmax(logits.float(), dim=1).view(b, k, -1)  # (B, k, V)
-        vocab = log_probs.size(2)
-        done_row = torch.full((vocab,), float("-inf"), device=device)
-        done_row[PAD_ID] = 0.0
-        log_probs = torch.where(finished.unsqueeze(2), done_row, log_probs)
-        if step == max_length:
-            log_probs = torch.where(finished.unsqueeze(2), log_probs, log_probs + end_row)
-        scores, flat = (scores.unsqueeze(2) + log_probs).view(b, k * vocab).topk(k, dim=1)  # (B, k)
-        origin = torch.div(flat, vocab, rounding_mode="floor")
-        word = flat % vocab
-        rows = (batch_offsets + origin).view(-1)  # (B*k,)
-        tokens = torch.cat([tokens.gather(1, origin[:, :, None].expand_as(tokens)), word.unsqueeze(2)], dim=2)
-        was_finished = finished.gather(1, origin)
-        lengths = lengths.gather(1, origin) + (~was_finished & (word != END_ID)).long()
-        finished = was_finished | (word == END_ID)
-        h, c, prev = h[rows], c[rows], word.view(-1)
-        if bool(finished.all()):
-            break
-    normalised = scores / (lengths.float() + 1.0)  # (B, k)
+    best first; candidate 0 is the caption the captioner itself returns."""
+    beams = beam_search(decoder, features, beam_size, max_length)
     out: list[list[tuple[list[int], float]]] = []
-    for i in range(b):
-        order = torch.argsort(normalised[i], descending=True, stable=True)
+    for tokens, lengths, scores in zip(beams.all_tokens, beams.all_lengths, beams.all_scores, strict=True):
+        order = torch.argsort(scores, descending=True, stable=True).tolist()
         out.append(
             [
-                ([int(t) for t in tokens[i, j, : int(lengths[i, j])]], float(normalised[i, j]))
-                for j in order.tolist()
-                if torch.isfinite(normalised[i, j])
+                ([int(t) for t in tokens[j, : int(lengths[j])]], float(scores[j]))
+                for j in order
+                if torch.isfinite(scores[j])
             ]
         )
     return out

@@ -16,6 +16,9 @@ class BeamOutput:
     lengths: torch.Tensor  # (B,) words in each caption, <end> excluded
     scores: torch.Tensor  # (B,) length-normalised log-probability
     alphas: torch.Tensor  # (B, L, P) attention for each emitted word
+    all_tokens: torch.Tensor  # (B, k, L) every hypothesis in the beam, padded after its last word
+    all_lengths: torch.Tensor  # (B, k)
+    all_scores: torch.Tensor  # (B, k) length-normalised; -inf for a hypothesis that never started
 
 
 @torch.no_grad()
@@ -87,9 +90,15 @@ def beam_search(
 
     normalised = scores / (lengths.float() + 1.0) ** length_penalty  # (B, k)
     best = normalised.argmax(dim=1)  # (B,)
-    best_tokens = tokens[idx, best]  # (B, L)
-    best_lengths = lengths[idx, best]
     # Positions after the last word (its <end> and padding) are blanked.
-    positions = torch.arange(best_tokens.size(1), device=device).unsqueeze(0)
-    best_tokens = best_tokens.masked_fill(positions > best_lengths.unsqueeze(1), PAD_ID)
-    return BeamOutput(best_tokens, best_lengths, normalised[idx, best], alphas[idx, best])
+    positions = torch.arange(tokens.size(2), device=device).view(1, 1, -1)
+    all_tokens = tokens.masked_fill(positions > lengths.unsqueeze(2), PAD_ID)  # (B, k, L)
+    return BeamOutput(
+        all_tokens[idx, best],
+        lengths[idx, best],
+        normalised[idx, best],
+        alphas[idx, best],
+        all_tokens,
+        lengths,
+        normalised,
+    )

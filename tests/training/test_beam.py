@@ -89,3 +89,22 @@ def test_unknown_and_special_tokens_are_never_emitted() -> None:
     result = beam_search(dec, torch.randn(4, 4, 64), beam_size=3, max_length=6)
     for row, n in zip(result.tokens, result.lengths, strict=True):
         assert not set(row[: int(n)].tolist()) & {UNK_ID, PAD_ID, START_ID}
+
+
+def test_every_hypothesis_is_returned_and_the_best_is_the_caption() -> None:
+    dec = decoder(seed=3)
+    feats = torch.randn(4, 4, 64)
+    out = beam_search(dec, feats, beam_size=5, max_length=8)
+    assert out.all_tokens.shape[:2] == (4, 5)
+    assert out.all_lengths.shape == out.all_scores.shape == (4, 5)
+    best = out.all_scores.argmax(dim=1)
+    rows = torch.arange(4)
+    assert torch.equal(out.all_tokens[rows, best], out.tokens)
+    assert torch.equal(out.all_lengths[rows, best], out.lengths)
+    assert torch.allclose(out.all_scores.max(dim=1).values, out.scores)
+    # Hypotheses are padded after their last word, like the best caption.
+    positions = torch.arange(out.all_tokens.size(2))
+    after = positions.view(1, 1, -1) > out.all_lengths.unsqueeze(2)
+    assert bool((out.all_tokens[after] == PAD_ID).all())
+    # Distinct hypotheses: a beam of 5 over a 12-word vocabulary holds more than one caption.
+    assert len({tuple(t.tolist()) for t in out.all_tokens[0]}) > 1
