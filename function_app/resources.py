@@ -13,6 +13,7 @@ from indexing.database import (
     Connection,
     ConnectionPool,
     EntraTokenPassword,
+    azure_credential,
     make_connector,
     start_embedded_postgres,
 )
@@ -24,15 +25,9 @@ def database_connector(settings: Settings, *, register_vector: bool = True) -> C
     if settings.database_url:
         return make_connector(settings.database_url, register_vector=register_vector)
     if settings.postgres_entra is not None:
-        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-
         entra = settings.postgres_entra
-        credential = (
-            ManagedIdentityCredential(client_id=entra.client_id)
-            if entra.client_id
-            else DefaultAzureCredential()
-        )
-        return make_connector(entra.dsn(), EntraTokenPassword(credential), register_vector=register_vector)
+        password = EntraTokenPassword(azure_credential(entra.client_id))
+        return make_connector(entra.dsn(), password, register_vector=register_vector)
     assert settings.embedded_pg_dir is not None
     return _embedded_connector(settings.embedded_pg_dir)
 
@@ -55,9 +50,7 @@ def _embedded_connector(data_dir: Path) -> Callable[[], Connection]:
 def image_store(settings: Settings) -> ImageStore:
     credential = None
     if settings.image_store == "blob" and settings.azure_client_id and not settings.images_connection_string:
-        from azure.identity import ManagedIdentityCredential
-
-        credential = ManagedIdentityCredential(client_id=settings.azure_client_id)
+        credential = azure_credential(settings.azure_client_id)
     return open_image_store(
         settings.image_store,
         images_dir=settings.images_dir,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from function_app.index_reader import STRATEGIES
+from indexing.database import entra_dsn
 from indexing.env import EnvReader, SettingsError
 
 __all__ = ["Settings", "SettingsError"]
@@ -38,7 +39,7 @@ class PostgresEntra:
     client_id: str | None
 
     def dsn(self) -> str:
-        return f"host={self.host} dbname={self.database} user={self.user} sslmode={self.sslmode}"
+        return entra_dsn(self.host, self.database, self.user, self.sslmode)
 
 
 @dataclass(frozen=True)

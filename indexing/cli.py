@@ -24,17 +24,11 @@ log = logging.getLogger("indexing")
 
 
 def _database(settings: IndexSettings, attempts: int, first_delay: float) -> Any:
-    from indexing.database import EntraTokenPassword, apply_schema, make_connector
+    from indexing.database import EntraTokenPassword, apply_schema, azure_credential, make_connector
     from indexing.retry import Database
 
     dsn, entra = settings.database_dsn()
-    password = None
-    if entra:
-        from azure.identity import DefaultAzureCredential
-
-        password = EntraTokenPassword(
-            DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
-        )
+    password = EntraTokenPassword(azure_credential(settings.azure_client_id)) if entra else None
     schema_connect = make_connector(dsn, password, register_vector=False)
     conn = schema_connect()
     apply_schema(conn)

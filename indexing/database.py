@@ -50,6 +50,19 @@ def _register_vector(conn: Connection) -> None:
     register_vector(conn)
 
 
+def entra_dsn(host: str, database: str, user: str, sslmode: str) -> str:
+    """The DSN of an Azure Database for PostgreSQL reached with an Entra token as the password."""
+    return f"host={host} dbname={database} user={user} sslmode={sslmode}"
+
+
+def azure_credential(client_id: str | None) -> Any:
+    """The Azure credential of this process: the user-assigned managed identity ``client_id`` in Azure,
+    the developer's own sign-in elsewhere (DefaultAzureCredential tries both)."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=client_id)
+
+
 class EntraTokenPassword:
     """Hands out a Microsoft Entra access token as the Postgres password, refreshed before it expires."""
 
@@ -80,8 +93,7 @@ def make_connector(
         try:
             conn = psycopg2.connect(dsn, **extra)
         except psycopg2.OperationalError as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DatabaseUnavailable(f"cannot connect to the database: {first_line}") from exc
+            raise DatabaseUnavailable(f"cannot connect to the database: {first_line(exc)}") from exc
         if register_vector:
             try:
                 _register_vector(conn)
@@ -118,7 +130,7 @@ class ConnectionPool:
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             if conn is not None:
                 conn.close()
-            raise DatabaseUnavailable(f"the database connection failed: {_first_line(exc)}") from exc
+            raise DatabaseUnavailable(f"the database connection failed: {first_line(exc)}") from exc
         except BaseException:
             if conn is not None and not conn.closed:
                 conn.rollback()
@@ -145,7 +157,8 @@ class ConnectionPool:
                 return
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (driver errors run to several), or its type's name."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import psycopg2
 
-from indexing.database import Connection, DatabaseUnavailable
+from indexing.database import Connection, DatabaseUnavailable, first_line
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,7 +66,7 @@ class Database:
                 return result
             except (DatabaseUnavailable, psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
                 self.close()
-                reason = _first_line(exc)
+                reason = first_line(exc)
                 if attempt == self._attempts:
                     raise IndexingError(
                         f"the database is unavailable: {what} failed {attempt} times over "
@@ -113,8 +113,3 @@ class Database:
         if self._conn is not None and not self._conn.closed:
             self._conn.close()
         self._conn = None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

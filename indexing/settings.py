@@ -94,9 +94,13 @@ class IndexSettings:
         if self.database_url is not None:
             return self.database_url, False
         if self.postgres_host is not None:
-            dsn = (
-                f"host={self.postgres_host} dbname={self.postgres_database} "
-                f"user={self.postgres_user} sslmode={self.postgres_sslmode}"
+            from indexing.database import entra_dsn
+
+            assert (
+                self.postgres_database is not None and self.postgres_user is not None
+            )  # checked in from_env
+            dsn = entra_dsn(
+                self.postgres_host, self.postgres_database, self.postgres_user, self.postgres_sslmode
             )
             return dsn, True
         from indexing.database import start_embedded_postgres
