@@ -179,8 +179,8 @@ def evaluate(
     ceiling_captions, paired = paired_ceiling(images)
     vectors = {q.name: encoder.encode(q.texts) for q in (everything, paired)}
 
-    def index_of(captions: dict[str, list[str]]) -> CaptionIndex:
-        return build_caption_index(conn, share, encoder_dir, encoder, captions)
+    def index_of(captions: dict[str, list[str]], pooled: bool = False) -> CaptionIndex:
+        return build_caption_index(conn, share, encoder_dir, encoder, captions, pooled=pooled)
 
     top1 = index_of({image_id: [c[0][0]] for image_id, c in generated.items()})
     ceiling = index_of({image_id: [text] for image_id, text in ceiling_captions.items()})
@@ -192,6 +192,9 @@ def evaluate(
     widest = max(beams)
     variants[f"generated top-{widest}, <unk> dropped"] = index_of(
         {i: drop_unknown([t for t, _ in c[:widest]]) for i, c in generated.items()}
+    )
+    variants[f"generated top-{widest}, mean-pooled"] = index_of(
+        {i: drop_unknown([t for t, _ in c[:widest]]) for i, c in generated.items()}, pooled=True
     )
 
     rows: list[dict[str, object]] = []

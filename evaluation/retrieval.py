@@ -58,21 +58,33 @@ def build_caption_index(
     encoder_dir: Path,
     encoder: OnnxSentenceEncoder,
     captions: Mapping[str, Sequence[str]],
+    *,
+    pooled: bool = False,
 ) -> CaptionIndex:
-    """Encode, fit PCA + K-means, store and publish one row per (image, caption), like the indexer."""
-    rows = [
-        CaptionedImage(f"{image_id}#{j}", image_id, text, "evaluation")
-        for image_id, texts in captions.items()
-        for j, text in enumerate(texts)
-    ]
-    embeddings = encoder.encode([row.caption for row in rows])  # (R, D)
+    """Encode, fit PCA + K-means, store and publish one row per (image, caption), like the indexer.
+
+    ``pooled`` stores one row per image instead, embedded as the normalised mean of its captions.
+    """
+    if pooled:
+        rows = [CaptionedImage(f"{i}#0", i, texts[0], "evaluation") for i, texts in captions.items()]
+        embeddings = np.stack(
+            [normalize_rows(encoder.encode(list(t))).mean(axis=0) for t in captions.values()]
+        )
+        embeddings = normalize_rows(embeddings)
+    else:
+        rows = [
+            CaptionedImage(f"{image_id}#{j}", image_id, text, "evaluation")
+            for image_id, texts in captions.items()
+            for j, text in enumerate(texts)
+        ]
+        embeddings = encoder.encode([row.caption for row in rows])  # (R, D)
     version = build_index(rows, conn=conn, share=share, encoder_dir=encoder_dir, embeddings=embeddings)
     return CaptionIndex(
         version,
         load_bundle(share, version),
         [row.image_id for row in rows],
         embeddings,
-        max(len(texts) for texts in captions.values()),
+        1 if pooled else max(len(texts) for texts in captions.values()),
     )
 
 

@@ -86,7 +86,10 @@ def _result_json(result: SearchResult, base_url: str) -> dict[str, Any]:
                 "id": hit.image_id,
                 "name": hit.name,
                 "caption": hit.caption,
+                "alternatives": list(hit.alternatives),
                 "score": hit.score,
+                "similarity": hit.similarity,
+                "text_match": hit.text_match,
                 "url": base_url + hit.url if hit.url.startswith("/") else hit.url,
             }
             for hit in result.hits

@@ -4,6 +4,8 @@ Four ways to rank the active bundle version's rows by cosine similarity:
   hnsw, ivfflat  pgvector ANN indexes built per bundle version (indexing/vector_index.py);
   clusters       the original design: only the rows of the query's nearest K-means clusters;
   exact          every row (the reference; slow on large indexes).
+and one full-text search over every caption of an image (the GIN index of schema.sql), which returns
+each match's cosine too, for hybrid ranking (function_app/ranking.py).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from functools import cache
 import numpy as np
 from psycopg2 import sql
 
+from indexing.catalog import split_captions
 from indexing.database import Connection
 from indexing.vector_index import typed_embedding, vector_index_name
 
 STRATEGIES = ("hnsw", "ivfflat", "clusters", "exact")
 
 _ROUTED_SEARCH = """
-SELECT image_id, name, caption, 1 - (embedding <=> %(query)s) AS score
+SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS score
 FROM images
 WHERE bundle_version = %(version)s AND cluster_id = ANY(%(clusters)s)
 ORDER BY embedding <=> %(query)s
@@ -29,10 +32,26 @@ LIMIT %(k)s
 """
 
 _EXACT_SEARCH = """
-SELECT image_id, name, caption, 1 - (embedding <=> %(query)s) AS score
+SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS score
 FROM images
 WHERE bundle_version = %(version)s
 ORDER BY embedding <=> %(query)s
+LIMIT %(k)s
+"""
+
+# The query's words as an OR of lexemes (a long query still finds captions sharing one word with it);
+# ts_rank_cd with normalisation 32 maps the rank into [0, 1). The expression is the GIN index's.
+_TEXT_SEARCH = """
+WITH q AS (
+    SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query
+    FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
+)
+SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS score,
+       ts_rank_cd(to_tsvector('english'::regconfig, caption || ' ' || alternatives), q.query, 32) AS rank
+FROM images, q
+WHERE bundle_version = %(version)s AND q.query IS NOT NULL
+  AND to_tsvector('english'::regconfig, caption || ' ' || alternatives) @@ q.query
+ORDER BY rank DESC, image_id
 LIMIT %(k)s
 """
 
@@ -43,7 +62,7 @@ def _ann_search(dim: int) -> sql.Composed:
     # the bundle manifest (an integer checked by typed_embedding), never from a request.
     column = typed_embedding(dim)
     return sql.SQL(
-        "SELECT image_id, name, caption, 1 - ({column} <=> %(query)s::vector({dim})) AS score "
+        "SELECT image_id, name, caption, alternatives, 1 - ({column} <=> %(query)s::vector({dim})) AS score "
         "FROM images WHERE bundle_version = %(version)s "
         "ORDER BY {column} <=> %(query)s::vector({dim}) LIMIT %(k)s"
     ).format(column=column, dim=sql.Literal(int(dim)))
@@ -54,7 +73,9 @@ class IndexedImage:
     image_id: str
     name: str
     caption: str
+    alternatives: tuple[str, ...]  # the captioner's other captions of the image, best first
     score: float  # cosine similarity in the reduced space, 1 is identical
+    text_rank: float = 0.0  # full-text rank of the query's words in the captions, in [0, 1); 0: none
 
 
 @dataclass(frozen=True)
@@ -88,7 +109,29 @@ def search_index(
                 f"unknown search strategy {plan.strategy!r}; choose one of {', '.join(STRATEGIES)}"
             )
         rows = cur.fetchall()
-    return [IndexedImage(image_id=r[0], name=r[1], caption=r[2], score=float(r[3])) for r in rows]
+    return [_indexed(row) for row in rows]
+
+
+def text_search(conn: Connection, version: str, text: str, query: np.ndarray, k: int) -> list[IndexedImage]:
+    """Up to ``k`` rows of ``version`` whose captions share a word (a stemmed, non-stop word) with
+    ``text``, best full-text rank first, each with its cosine similarity to ``query``."""
+    params = {"text": text, "query": np.asarray(query, dtype=np.float32), "version": version, "k": k}
+    with conn.cursor() as cur:
+        cur.execute(_TEXT_SEARCH, params)
+        rows = cur.fetchall()
+    return [_indexed(row[:5], text_rank=float(row[5])) for row in rows]
+
+
+def _indexed(row: Sequence[object], text_rank: float = 0.0) -> IndexedImage:
+    image_id, name, caption, alternatives, score = row
+    return IndexedImage(
+        str(image_id),
+        str(name),
+        str(caption),
+        tuple(split_captions(str(alternatives))),
+        float(score),  # type: ignore[arg-type]
+        text_rank,
+    )
 
 
 def ann_index_exists(conn: Connection, version: str, method: str) -> bool:

@@ -72,4 +72,6 @@ def build_service(settings: Settings) -> SearchService:
         ef_search=settings.ef_search,
         max_k=settings.max_k,
         max_query_chars=settings.max_query_chars,
+        exact_below=settings.exact_below,
+        ranking=settings.ranking,
     )

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from function_app.errors import InvalidRequest, ServiceUnavailable
-from function_app.index_reader import STRATEGIES, SearchPlan, ann_index_exists, search_index
+from function_app.index_reader import STRATEGIES, SearchPlan, ann_index_exists
 from function_app.models import BundleProvider
+from function_app.ranking import RankingOptions, rank_images
+from indexing.bundle import SearchBundle
 from indexing.database import Connection, ConnectionPool, DatabaseUnavailable
 from indexing.images import ImageStore
 from indexing.space import nearest_clusters, project
@@ -22,7 +24,10 @@ class SearchHit:
     image_id: str
     name: str
     caption: str
-    score: float
+    alternatives: tuple[str, ...]  # the captioner's other captions of the image
+    score: float  # the blended score the results are ordered by
+    similarity: float  # cosine similarity of the query and the image's captions
+    text_match: bool  # whether a caption shares a word with the query
     url: str
 
 
@@ -52,9 +57,11 @@ def clean_query(raw: str | None, max_chars: int) -> str:
 class SearchService:
     """Encode a query, reduce it with the bundle's PCA and rank the active version's rows in pgvector.
 
-    ``strategy`` picks how (see index_reader.py). While a version's ANN index is missing (still
-    building, or never built) the service routes through the K-means clusters instead, so latency stays
-    bounded; the ``strategy`` field of each result says what was used.
+    ``strategy`` picks how (see index_reader.py). Bundles of fewer than ``exact_below`` images are
+    searched exactly (a few ms at that size, and no recall lost). While a version's ANN index is missing
+    (still building, or never built) the service routes through the K-means clusters instead, so
+    latency stays bounded; the ``strategy`` field of each result says what was used. ``ranking`` mixes
+    in full-text matches and drops weak results (ranking.py).
     """
 
     def __init__(
@@ -68,6 +75,8 @@ class SearchService:
         ef_search: int,
         max_k: int,
         max_query_chars: int,
+        exact_below: int = 0,
+        ranking: RankingOptions | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown search strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -79,6 +88,8 @@ class SearchService:
         self.ef_search = ef_search
         self.max_k = max_k
         self.max_query_chars = max_query_chars
+        self.exact_below = exact_below
+        self.ranking = ranking or RankingOptions()
         self._ann_ready: dict[str, float] = {}  # version -> when the index was last seen missing (0: present)
 
     def search(self, query: str, k: int, nprobe: int | None = None, *, exact: bool = False) -> SearchResult:
@@ -99,19 +110,28 @@ class SearchService:
         assigned = time.perf_counter()
         try:
             with self._pool.connection() as conn:
-                strategy = "exact" if exact else self._usable_strategy(conn, bundle.version)
+                strategy = "exact" if exact else self._usable_strategy(conn, bundle)
                 clusters: list[int] = []
                 if strategy == "clusters":
                     clusters = nearest_clusters(vector, bundle.centroids, probes)[0].tolist()
                     assigned = time.perf_counter()
                 plan = SearchPlan(strategy, clusters, probes, self.ef_search)
-                rows = search_index(conn, bundle.version, vector, k, plan)
+                ranked = rank_images(conn, bundle.version, vector, text, k, plan, self.ranking)
         except DatabaseUnavailable as exc:
             raise ServiceUnavailable(f"the search database is unavailable: {exc}") from exc
         queried = time.perf_counter()
         hits = [
-            SearchHit(r.image_id, r.name, r.caption, round(r.score, 4), self._images.url(r.name))
-            for r in rows
+            SearchHit(
+                r.image.image_id,
+                r.image.name,
+                r.image.caption,
+                r.image.alternatives,
+                round(r.score, 4),
+                round(r.image.score, 4),
+                r.image.text_rank > 0,
+                self._images.url(r.image.name),
+            )
+            for r in ranked
         ]
         finished = time.perf_counter()
         return SearchResult(
@@ -129,9 +149,12 @@ class SearchService:
             },
         )
 
-    def _usable_strategy(self, conn: Connection, version: str) -> str:
+    def _usable_strategy(self, conn: Connection, bundle: SearchBundle) -> str:
+        if 0 < bundle.rows < self.exact_below:
+            return "exact"
         if self.strategy not in ("hnsw", "ivfflat"):
             return self.strategy
+        version = bundle.version
         missing_since = self._ann_ready.get(version)
         if missing_since == 0.0:
             return self.strategy
@@ -146,6 +169,7 @@ class SearchService:
         """Bundle version, row count and database reachability; ``status`` is "ok" only if all are."""
         report: dict[str, Any] = {"status": "ok"}
         version = None
+        bundle: SearchBundle | None = None
         try:
             bundle = self._bundles.get().bundle
             version = bundle.version
@@ -162,7 +186,7 @@ class SearchService:
         try:
             with self._pool.connection() as conn:
                 rows = count_images(conn, version) if version else None
-                strategy = self._usable_strategy(conn, version) if version else None
+                strategy = self._usable_strategy(conn, bundle) if bundle else None
             report["database"] = {"reachable": True, "rows": rows}
             report["search"] = {"configured": self.strategy, "in_use": strategy}
         except DatabaseUnavailable as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from function_app.index_reader import STRATEGIES
+from function_app.ranking import DEFAULT_MIN_SIMILARITY, DEFAULT_TEXT_WEIGHT, RankingOptions
 from indexing.database import entra_dsn
 from indexing.env import EnvReader, SettingsError
 
@@ -26,6 +27,7 @@ DEFAULT_EF_SEARCH = 100
 DEFAULT_K = 10
 MAX_K = 100
 MAX_QUERY_CHARS = 512
+DEFAULT_EXACT_BELOW = 10_000  # exact search costs ~6 ms at 10k rows (docs/scale.md) and loses nothing
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Settings:
     default_k: int
     max_k: int
     max_query_chars: int
+    exact_below: int
+    ranking: RankingOptions
     bundle_check_seconds: float
     cors_allowed_origins: tuple[str, ...]
     serve_web: bool
@@ -114,6 +118,17 @@ class Settings:
         if strategy not in STRATEGIES:
             raise SettingsError(f"SEARCH_STRATEGY must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         max_k = integer("SEARCH_MAX_K", MAX_K, 1, 1000)
+        min_similarity_text = (text("SEARCH_MIN_SIMILARITY", str(DEFAULT_MIN_SIMILARITY)) or "").lower()
+        min_similarity = (
+            None if min_similarity_text == "off" else number("SEARCH_MIN_SIMILARITY", DEFAULT_MIN_SIMILARITY)
+        )
+        if min_similarity is not None and not -1.0 <= min_similarity <= 1.0:
+            raise SettingsError(
+                f"SEARCH_MIN_SIMILARITY must be between -1 and 1 or off, got {min_similarity}"
+            )
+        text_weight = number("SEARCH_TEXT_WEIGHT", DEFAULT_TEXT_WEIGHT)
+        if not 0.0 <= text_weight <= 1.0:
+            raise SettingsError(f"SEARCH_TEXT_WEIGHT must be between 0 and 1, got {text_weight}")
         origins = tuple(o.strip() for o in (text("CORS_ALLOWED_ORIGINS", "") or "").split(",") if o.strip())
         return cls(
             model_share=model_share,
@@ -133,6 +148,8 @@ class Settings:
             default_k=integer("SEARCH_DEFAULT_K", DEFAULT_K, 1, max_k),
             max_k=max_k,
             max_query_chars=integer("SEARCH_MAX_QUERY_CHARS", MAX_QUERY_CHARS, 1, 100_000),
+            exact_below=integer("SEARCH_EXACT_BELOW", DEFAULT_EXACT_BELOW, 0, 10_000_000),
+            ranking=RankingOptions(text_weight=text_weight, min_similarity=min_similarity),
             bundle_check_seconds=number("BUNDLE_CHECK_SECONDS", 10.0),
             cors_allowed_origins=origins,
             serve_web=not in_azure,

@@ -72,6 +72,12 @@ class SearchBundle:
     def cluster_count(self) -> int:
         return int(self.centroids.shape[0])
 
+    @property
+    def rows(self) -> int:
+        """Images indexed when the bundle was published (incremental runs add more); 0: not recorded."""
+        corpus = self.manifest.get("corpus")
+        return int(corpus.get("rows", 0)) if isinstance(corpus, dict) else 0
+
 
 def bundles_root(share: Path) -> Path:
     return share / BUNDLES_DIR

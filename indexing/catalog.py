@@ -15,14 +15,17 @@ import numpy as np
 from indexing.copy_binary import Column, encode_copy
 from indexing.database import Connection
 
-_CATALOG_COLUMNS = "image_id, location, name, etag, caption, score, captioner, encoder, embedding"
+_CATALOG_COLUMNS = (
+    "image_id, location, name, etag, caption, alternatives, score, captioner, encoder, embedding"
+)
 _CREATE_STAGING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS catalog_staging (LIKE catalog INCLUDING DEFAULTS) "
     "ON COMMIT DELETE ROWS"
 )
 _MERGE = (
     f"INSERT INTO catalog ({_CATALOG_COLUMNS}) SELECT {_CATALOG_COLUMNS} FROM catalog_staging "
-    "ON CONFLICT (image_id) DO UPDATE SET caption = EXCLUDED.caption, score = EXCLUDED.score, "
+    "ON CONFLICT (image_id) DO UPDATE SET caption = EXCLUDED.caption, alternatives = EXCLUDED.alternatives, "
+    "score = EXCLUDED.score, "
     "captioner = EXCLUDED.captioner, encoder = EXCLUDED.encoder, embedding = EXCLUDED.embedding"
 )
 # Images of a location that the run `run` did not list are gone from the source (or changed: new etag).
@@ -46,13 +49,23 @@ class CatalogBatch:
     names: Sequence[str]
     etags: Sequence[str]
     captions: Sequence[str]
+    alternatives: Sequence[str]  # per image, its other captions joined by newlines (join_captions)
     scores: np.ndarray  # (N,)
     captioner: str
     encoder: str
-    embeddings: np.ndarray  # (N, D) full-dimension caption embeddings
+    embeddings: np.ndarray  # (N, D) full-dimension mean caption embeddings
 
     def __len__(self) -> int:
         return len(self.image_ids)
+
+
+def join_captions(captions: Sequence[str]) -> str:
+    """How an image's alternative captions are stored: one per line (captions never hold a newline)."""
+    return "\n".join(" ".join(text.split()) for text in captions if text.strip())
+
+
+def split_captions(joined: str) -> list[str]:
+    return [line for line in joined.split("\n") if line]
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,7 @@ def write_catalog(conn: Connection, batch: CatalogBatch) -> int:
             Column("text", batch.names),
             Column("text", batch.etags),
             Column("text", batch.captions),
+            Column("text", batch.alternatives),
             Column("float4", np.asarray(batch.scores, dtype=np.float32)),
             Column("text", [batch.captioner] * n),
             Column("text", [batch.encoder] * n),
@@ -164,6 +178,7 @@ class CatalogPage:
     image_ids: list[str]
     names: list[str]
     captions: list[str]
+    alternatives: list[str]
     captioners: list[str]
     embeddings: np.ndarray  # (N, D)
 
@@ -172,19 +187,20 @@ def read_page(conn: Connection, after: str, limit: int) -> CatalogPage:
     """Up to ``limit`` catalog rows with image_id > ``after``, in image_id order (keyset pagination)."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT image_id, name, caption, captioner, embedding FROM catalog "
+            "SELECT image_id, name, caption, alternatives, captioner, embedding FROM catalog "
             "WHERE image_id > %s ORDER BY image_id LIMIT %s",
             (after, limit),
         )
         rows = cur.fetchall()
     if not rows:
-        return CatalogPage([], [], [], [], np.zeros((0, 0), dtype=np.float32))
+        return CatalogPage([], [], [], [], [], np.zeros((0, 0), dtype=np.float32))
     return CatalogPage(
         [r[0] for r in rows],
         [r[1] for r in rows],
         [r[2] for r in rows],
         [r[3] for r in rows],
-        np.stack([r[4].to_numpy() for r in rows]).astype(np.float32),
+        [r[4] for r in rows],
+        np.stack([r[5].to_numpy() for r in rows]).astype(np.float32),
     )
 
 

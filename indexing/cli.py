@@ -84,6 +84,7 @@ def cmd_index(settings: IndexSettings, args: argparse.Namespace) -> Any:
         batch_size=args.batch_size or settings.batch_size,
         workers=settings.workers if args.workers is None else args.workers,
         beam_size=args.beam_size or settings.beam_size,
+        captions_per_image=args.captions_per_image or settings.captions_per_image,
         max_length=args.max_length or settings.max_length,
         allow_empty_source=args.allow_empty_source,
         show_progress=not args.no_progress,
@@ -179,7 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, help="images per captioning batch (default INDEX_BATCH_SIZE, 32)"
     )
     index.add_argument("--workers", type=int, help="DataLoader decode workers (default INDEX_WORKERS, 2)")
-    index.add_argument("--beam-size", type=int, help="beam width (default INDEX_BEAM_SIZE, 3)")
+    index.add_argument("--beam-size", type=int, help="beam width (default INDEX_BEAM_SIZE, 5)")
+    index.add_argument(
+        "--captions-per-image",
+        type=int,
+        help="beam captions kept and embedded as their mean (default INDEX_CAPTIONS_PER_IMAGE, 5)",
+    )
     index.add_argument(
         "--max-length", type=int, help="longest caption in words (default INDEX_MAX_LENGTH, 20)"
     )

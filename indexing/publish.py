@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from indexing.bundle import new_version_name, write_bundle
+from indexing.catalog import join_captions
 from indexing.database import Connection, apply_schema
 from indexing.fit import FittedSpace, fit_space
-from indexing.space import nearest_clusters, project
+from indexing.space import mean_embeddings, nearest_clusters, project
 from indexing.store import RowBatch, insert_new_rows, replace_clusters
 from indexing.text_encoder import CONFIG_FILE, OnnxSentenceEncoder
 from indexing.vector_index import DEFAULT_VECTOR_INDEX, create_vector_index
@@ -33,6 +34,7 @@ class CaptionedImage:
     name: str
     caption: str
     captioner: str = ""
+    alternatives: tuple[str, ...] = ()  # the captioner's other captions of the image, best first
 
 
 def image_identity(location: str, name: str, etag: str) -> str:
@@ -60,7 +62,11 @@ def build_index(
         raise ValueError("cannot build an index from zero images")
     if embeddings is None:
         encoder = OnnxSentenceEncoder(encoder_dir)
-        embeddings = encoder.encode([image.caption for image in images])
+        texts = [[image.caption, *image.alternatives] for image in images]
+        owners = np.repeat(np.arange(len(texts)), [len(t) for t in texts])
+        embeddings = mean_embeddings(
+            encoder.encode([t for group in texts for t in group]), owners, len(texts)
+        )
     if embeddings.shape[0] != len(images):
         raise ValueError(f"{embeddings.shape[0]} embeddings for {len(images)} images")
     space = fit_space(embeddings, pca_dim=pca_dim, clusters=clusters)
@@ -81,6 +87,7 @@ def build_index(
                 reduced[start : start + len(batch)],
                 assignment[start : start + len(batch)],
                 [img.captioner for img in batch],
+                [join_captions(img.alternatives) for img in batch],
             ),
         )
         conn.commit()

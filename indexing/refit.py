@@ -109,7 +109,14 @@ def write_version(
                 page.embeddings, space.pca_mean, space.pca_components, space.centroids
             )
         batch = store.RowBatch(
-            version, page.image_ids, page.names, page.captions, reduced, cluster_ids, page.captioners
+            version,
+            page.image_ids,
+            page.names,
+            page.captions,
+            reduced,
+            cluster_ids,
+            page.captioners,
+            page.alternatives,
         )
         with summary.timed("store"):
             written += db.run("storing rows", partial(store.insert_new_rows, batch=batch))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from indexing import catalog, store
 from indexing.bundle import BundleError, SearchBundle, load_bundle
-from indexing.catalog import CatalogBatch, Skip
+from indexing.catalog import CatalogBatch, Skip, join_captions
 from indexing.database import Connection
 from indexing.images import ImageStore
 from indexing.plan import plan_run, remove_unlisted
@@ -28,7 +28,7 @@ from indexing.read import DecodedBatch, Preprocess, make_loader
 from indexing.refit import FitOptions, encoder_id, refit
 from indexing.report import RunSummary, SkipLog, progress
 from indexing.retry import Database
-from indexing.stages import SentenceEncoder, assign, caption, encode
+from indexing.stages import SentenceEncoder, assign, caption, encode_images
 
 if TYPE_CHECKING:
     from training.caption import Captioner
@@ -41,7 +41,8 @@ PERMANENT_SKIPS = frozenset({"empty", "undecodable", "too_large"})
 class IndexOptions:
     batch_size: int = 32
     workers: int = 2
-    beam_size: int = 3
+    beam_size: int = 5
+    captions_per_image: int = 5  # the caption and up to 4 other beam hypotheses, embedded as their mean
     max_length: int = 20
     allow_empty_source: bool = False
     show_progress: bool = True
@@ -170,9 +171,16 @@ def _caption_pending(
         summary.seconds["read (workers)"] += decoded.read_seconds
         summary.seconds["decode (workers)"] += decoded.decode_seconds
         with summary.timed("caption"):
-            captions = caption(captioner, decoded.pixels, options.beam_size, options.max_length)
+            captions = caption(
+                captioner,
+                decoded.pixels,
+                options.beam_size,
+                options.max_length,
+                per_image=options.captions_per_image,
+            )
         with summary.timed("encode"):
-            embeddings = encode(encoder, captions.texts)
+            embeddings = encode_images(encoder, captions)
+        alternatives = [join_captions(others) for others in captions.alternatives]
         items = decoded.items
         rows = CatalogBatch(
             location,
@@ -180,6 +188,7 @@ def _caption_pending(
             [i.name for i in items],
             [i.etag for i in items],
             captions.texts,
+            alternatives,
             captions.scores,
             models.captioner_id,
             encoder_name,
@@ -199,6 +208,7 @@ def _caption_pending(
                 reduced,
                 cluster_ids,
                 [models.captioner_id] * len(items),
+                alternatives,
             )
         permanent = [s for s in decoded.skips if s.reason in PERMANENT_SKIPS]
         with summary.timed("store"):

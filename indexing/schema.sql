@@ -8,7 +8,8 @@ CREATE TABLE IF NOT EXISTS images (
     image_id       text        NOT NULL,  -- stable identity of the source image (location + name + etag)
     name           text        NOT NULL,  -- blob name or path relative to the images folder
     caption        text        NOT NULL,
-    embedding      vector      NOT NULL,  -- caption embedding in the bundle's reduced space, unit length
+    alternatives   text        NOT NULL DEFAULT '',  -- the captioner's other beam captions, one per line
+    embedding      vector      NOT NULL,  -- mean caption embedding in the bundle's reduced space, unit length
     cluster_id     integer     NOT NULL,
     captioner      text        NOT NULL DEFAULT '',  -- checkpoint that wrote the caption
     created_at     timestamptz NOT NULL DEFAULT now(),
@@ -17,6 +18,10 @@ CREATE TABLE IF NOT EXISTS images (
 );
 
 CREATE INDEX IF NOT EXISTS images_cluster_idx ON images (bundle_version, cluster_id);
+-- Hybrid ranking (function_app/index_reader.py) mixes in full-text rank over every caption of an image.
+ALTER TABLE images ADD COLUMN IF NOT EXISTS alternatives text NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS images_text_idx ON images
+    USING gin (to_tsvector('english'::regconfig, caption || ' ' || alternatives));
 
 CREATE TABLE IF NOT EXISTS clusters (
     bundle_version text    NOT NULL,
@@ -35,12 +40,14 @@ CREATE TABLE IF NOT EXISTS catalog (
     name       text        NOT NULL,
     etag       text        NOT NULL,
     caption    text        NOT NULL,
+    alternatives text      NOT NULL DEFAULT '',  -- the captioner's other beam captions, one per line
     score      real        NOT NULL,     -- the captioner's length-normalised log-probability
     captioner  text        NOT NULL,     -- checkpoint that wrote the caption
     encoder    text        NOT NULL,     -- sentence encoder that embedded it
-    embedding  vector      NOT NULL,     -- full-dimension caption embedding, unit length
+    embedding  vector      NOT NULL,     -- full-dimension mean embedding of all the captions, unit length
     created_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE catalog ADD COLUMN IF NOT EXISTS alternatives text NOT NULL DEFAULT '';
 
 CREATE INDEX IF NOT EXISTS catalog_location_idx ON catalog (location, name);
 -- Captions are for people too: full-text search over them without the embedding.

@@ -38,6 +38,7 @@ class IndexSettings:
     batch_size: int
     workers: int
     beam_size: int
+    captions_per_image: int
     max_length: int
     threads: int  # torch and ONNX Runtime threads in the main process; 0 = their defaults
     log_dir: Path
@@ -83,7 +84,8 @@ class IndexSettings:
             device=text("INDEX_DEVICE", "auto") or "auto",
             batch_size=integer("INDEX_BATCH_SIZE", 32, 1, 4096),
             workers=integer("INDEX_WORKERS", 2, 0, 64),
-            beam_size=integer("INDEX_BEAM_SIZE", 3, 1, 20),
+            beam_size=integer("INDEX_BEAM_SIZE", 5, 1, 20),
+            captions_per_image=integer("INDEX_CAPTIONS_PER_IMAGE", 5, 1, 20),
             max_length=integer("INDEX_MAX_LENGTH", 20, 2, 100),
             threads=integer("INDEX_THREADS", 0, 0, 1024),
             log_dir=Path(text("INDEX_LOG_DIR", str(LOCAL_DATA / "index-logs")) or ""),

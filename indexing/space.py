@@ -31,3 +31,11 @@ def nearest_clusters(vectors: np.ndarray, centroids: np.ndarray, count: int = 1)
     nearest = np.argpartition(distances, count - 1, axis=1)[:, :count]
     order = np.take_along_axis(distances, nearest, axis=1).argsort(axis=1)
     return np.take_along_axis(nearest, order, axis=1)
+
+
+def mean_embeddings(embeddings: np.ndarray, owners: np.ndarray, count: int) -> np.ndarray:
+    """(M, D) unit vectors owned by ``owners`` (M,) in [0, count) -> (count, D) normalised means."""
+    sums = np.zeros((count, embeddings.shape[1]), dtype=np.float64)
+    np.add.at(sums, owners, embeddings)
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from indexing.space import nearest_clusters, project
+from indexing.space import mean_embeddings, nearest_clusters, project
 
 if TYPE_CHECKING:
     import torch
@@ -26,14 +26,24 @@ class SentenceEncoder(Protocol):
 class Captions:
     texts: list[str]
     scores: np.ndarray  # (B,) length-normalised log-probabilities
+    alternatives: list[list[str]]  # per image, the beam's other distinct captions, best first
+
+    def all_texts(self, index: int) -> list[str]:
+        return [self.texts[index], *self.alternatives[index]]
 
 
-def caption(captioner: Captioner, pixels: torch.Tensor, beam_size: int, max_length: int) -> Captions:
-    """Captions for preprocessed images (B, 3, S, S), one batched beam search."""
+def caption(
+    captioner: Captioner, pixels: torch.Tensor, beam_size: int, max_length: int, per_image: int = 1
+) -> Captions:
+    """Captions for preprocessed images (B, 3, S, S), one batched beam search; up to ``per_image`` each."""
     if len(pixels) == 0:
-        return Captions([], np.zeros(0, dtype=np.float32))
+        return Captions([], np.zeros(0, dtype=np.float32), [])
     results = captioner.caption_tensors(pixels, beam_size=beam_size, max_length=max_length)
-    return Captions([r.text for r in results], np.array([r.score for r in results], dtype=np.float32))
+    return Captions(
+        [r.text for r in results],
+        np.array([r.score for r in results], dtype=np.float32),
+        [[text for text, _ in r.alternatives[: per_image - 1]] for r in results],
+    )
 
 
 def encode(encoder: SentenceEncoder, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
@@ -41,6 +51,18 @@ def encode(encoder: SentenceEncoder, texts: Sequence[str], batch_size: int = 64)
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     return np.asarray(encoder.encode(list(texts), batch_size=batch_size), dtype=np.float32)
+
+
+def encode_images(encoder: SentenceEncoder, captions: Captions, batch_size: int = 64) -> np.ndarray:
+    """(B, D) one unit vector per image: the normalised mean of the embeddings of all its captions.
+
+    docs/quality.md: the mean of the top-5 beam captions finds the right image about as often as keeping
+    one row per caption and ranking by the best of them, with a fifth of the rows.
+    """
+    groups = [captions.all_texts(i) for i in range(len(captions.texts))]
+    flat = encode(encoder, [text for group in groups for text in group], batch_size)  # (M, D)
+    owners = np.repeat(np.arange(len(groups)), [len(group) for group in groups])  # (M,)
+    return mean_embeddings(flat, owners, len(groups))
 
 
 def assign(

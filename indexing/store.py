@@ -18,7 +18,7 @@ from indexing.copy_binary import Column, encode_copy
 from indexing.database import Connection
 from indexing.vector_index import drop_vector_indexes
 
-_COLUMNS = "bundle_version, image_id, name, caption, embedding, cluster_id, captioner"
+_COLUMNS = "bundle_version, image_id, name, caption, alternatives, embedding, cluster_id, captioner"
 _COPY_IMAGES = f"COPY images ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 _COPY_STAGING = f"COPY images_staging ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 _CREATE_STAGING = (
@@ -28,7 +28,8 @@ _CREATE_STAGING = (
 _MERGE_STAGING = (
     f"INSERT INTO images ({_COLUMNS}) SELECT {_COLUMNS} FROM images_staging "
     "ON CONFLICT (bundle_version, image_id) DO UPDATE SET "
-    "name = EXCLUDED.name, caption = EXCLUDED.caption, embedding = EXCLUDED.embedding, "
+    "name = EXCLUDED.name, caption = EXCLUDED.caption, alternatives = EXCLUDED.alternatives, "
+    "embedding = EXCLUDED.embedding, "
     "cluster_id = EXCLUDED.cluster_id, captioner = EXCLUDED.captioner, updated_at = now()"
 )
 
@@ -42,6 +43,7 @@ class IndexRow:
     embedding: np.ndarray  # (d,) unit vector in the bundle's reduced space
     cluster_id: int
     captioner: str = ""
+    alternatives: str = ""  # other captions, one per line (catalog.join_captions)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class RowBatch:
     embeddings: np.ndarray  # (N, d) unit vectors in the bundle's reduced space
     cluster_ids: np.ndarray  # (N,)
     captioners: Sequence[str]
+    alternatives: Sequence[str] | None = None  # per row, other captions one per line; None: none
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -66,6 +69,7 @@ class RowBatch:
                 Column("text", self.image_ids),
                 Column("text", self.names),
                 Column("text", self.captions),
+                Column("text", self.alternatives if self.alternatives is not None else [""] * len(self)),
                 Column("vector", np.asarray(self.embeddings, dtype=np.float32)),
                 Column("int4", np.asarray(self.cluster_ids, dtype=np.int32)),
                 Column("text", self.captioners),
@@ -87,6 +91,7 @@ def rows_to_batches(rows: Iterable[IndexRow]) -> list[RowBatch]:
             np.stack([np.asarray(r.embedding, dtype=np.float32) for r in group]),
             np.array([int(r.cluster_id) for r in group], dtype=np.int32),
             [r.captioner for r in group],
+            [r.alternatives for r in group],
         )
         for version, group in grouped.items()
     ]

@@ -33,6 +33,9 @@ class CaptionResult:
     tokens: list[int]  # word ids, without <start>/<end>
     score: float  # length-normalised log-probability
     attention: np.ndarray | None = None  # (words, grid, grid), one map per word, if asked for
+    # The beam's other finished hypotheses as (text, score), best first, texts distinct from each
+    # other and from ``text``: more words for search to match (indexing stores them beside the caption).
+    alternatives: tuple[tuple[str, float], ...] = ()
 
 
 class Captioner:
@@ -68,13 +71,32 @@ class Captioner:
         out = beam_search(self.model.decoder, features.to(self.device).float(), beam_size, max_length)
         grid = self.config.grid_size
         results = []
-        for tokens, n, score, alphas in zip(
-            out.tokens.cpu(), out.lengths.cpu(), out.scores.cpu(), out.alphas.cpu(), strict=True
+        for i, (tokens, n, score, alphas) in enumerate(
+            zip(out.tokens.cpu(), out.lengths.cpu(), out.scores.cpu(), out.alphas.cpu(), strict=True)
         ):
             ids = [int(t) for t in tokens[: int(n)]]
+            text = " ".join(self.vocab.decode(ids))
             att = alphas[: int(n)].reshape(int(n), grid, grid).numpy() if with_attention else None
-            results.append(CaptionResult(" ".join(self.vocab.decode(ids)), ids, float(score), att))
+            others = self._alternatives(
+                out.all_tokens[i].cpu(), out.all_lengths[i].cpu(), out.all_scores[i].cpu(), text
+            )
+            results.append(CaptionResult(text, ids, float(score), att, others))
         return results
+
+    def _alternatives(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, scores: torch.Tensor, best: str
+    ) -> tuple[tuple[str, float], ...]:
+        """(k, T) hypotheses of one image -> the distinct finished texts other than ``best``, best first."""
+        seen = {best}
+        found = []
+        for j in torch.argsort(scores, descending=True, stable=True).tolist():
+            if not torch.isfinite(scores[j]):
+                continue
+            text = " ".join(self.vocab.decode([int(t) for t in tokens[j, : int(lengths[j])]]))
+            if text not in seen:
+                seen.add(text)
+                found.append((text, float(scores[j])))
+        return tuple(found)
 
     def caption_tensors(
         self, pixels: torch.Tensor, beam_size: int = 3, max_length: int = 20, with_attention: bool = False

@@ -39,8 +39,17 @@ def test_post_json_gives_the_same_answer_as_get(client: TestClient) -> None:
     assert [h["id"] for h in via_get["results"]] == [h["id"] for h in via_post["results"]]
 
 
-def test_defaults_are_k_10_on_the_ivfflat_index_with_8_probes(client: TestClient) -> None:
+def test_small_indexes_are_searched_exactly_by_default(client: TestClient) -> None:
     body = client.get("/api/search", params={"q": "a boat"}).json()
+    assert (body["strategy"], body["nprobe"]) == ("exact", None)
+
+
+def test_larger_indexes_use_ivfflat_with_8_probes_by_default(
+    indexed: tuple[str, Path, str], images_dir: Path
+) -> None:
+    dsn, share, _ = indexed
+    settings = make_settings(dsn, share, images_dir, SEARCH_EXACT_BELOW="10", SEARCH_MIN_SIMILARITY="off")
+    body = TestClient(create_api(settings)).get("/api/search", params={"q": "a boat"}).json()
     assert len(body["results"]) == 10
     assert (body["strategy"], body["nprobe"]) == ("ivfflat", 8)
 
@@ -49,7 +58,15 @@ def test_nprobe_sets_the_clusters_probed_by_cluster_routing(
     indexed: tuple[str, Path, str], images_dir: Path
 ) -> None:
     dsn, share, _ = indexed
-    routed = TestClient(create_api(make_settings(dsn, share, images_dir, SEARCH_STRATEGY="clusters")))
+    settings = make_settings(
+        dsn,
+        share,
+        images_dir,
+        SEARCH_STRATEGY="clusters",
+        SEARCH_EXACT_BELOW="0",
+        SEARCH_MIN_SIMILARITY="off",
+    )
+    routed = TestClient(create_api(settings))
     body = routed.get("/api/search", params={"q": "a boat", "nprobe": 2}).json()
     assert (body["strategy"], body["nprobe"]) == ("clusters", 2)
     assert len(body["results"]) == 10
@@ -119,7 +136,7 @@ def test_sql_metacharacters_are_just_text(
 ) -> None:
     response = client.get("/api/search", params={"q": query, "k": 3})
     assert response.status_code == 200
-    assert len(response.json()["results"]) == 3
+    assert len(response.json()["results"]) <= 3  # the relevance cutoff may drop them all
     conn = psycopg2.connect(indexed[0])
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM images")

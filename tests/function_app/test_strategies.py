@@ -44,7 +44,9 @@ def test_each_strategy_finds_the_exact_caption_first(
     ann_index: tuple[str, Path, str], tmp_path: Path, strategy: str
 ) -> None:
     dsn, share, _ = ann_index
-    client = TestClient(create_api(make_settings(dsn, share, tmp_path, SEARCH_STRATEGY=strategy)))
+    client = TestClient(
+        create_api(make_settings(dsn, share, tmp_path, SEARCH_STRATEGY=strategy, SEARCH_EXACT_BELOW="0"))
+    )
     for query in QUERIES:
         body = client.get("/api/search", params={"q": query, "k": 20}).json()
         assert body["strategy"] == strategy
@@ -56,7 +58,9 @@ def test_each_strategy_finds_the_exact_caption_first(
 def test_ann_results_agree_with_exact_search(ann_index: tuple[str, Path, str], tmp_path: Path) -> None:
     dsn, share, _ = ann_index
     clients = {
-        s: TestClient(create_api(make_settings(dsn, share, tmp_path, SEARCH_STRATEGY=s)))
+        s: TestClient(
+            create_api(make_settings(dsn, share, tmp_path, SEARCH_STRATEGY=s, SEARCH_EXACT_BELOW="0"))
+        )
         for s in ("hnsw", "exact")
     }
     overlap = []
@@ -97,7 +101,7 @@ def test_missing_ann_index_falls_back_to_cluster_routing(
     version = build_index(corpus, conn=conn, share=tmp_path, encoder_dir=encoder_dir, pca_dim=16, clusters=4)
     drop_vector_indexes(conn, version)
     conn.commit()
-    client = TestClient(create_api(make_settings(dsn, tmp_path, tmp_path)))
+    client = TestClient(create_api(make_settings(dsn, tmp_path, tmp_path, SEARCH_EXACT_BELOW="0")))
     body = client.get("/api/search", params={"q": captions(60)[5]}).json()
     assert body["strategy"] == "clusters"
     assert body["results"][0]["caption"] == captions(60)[5]

@@ -150,3 +150,42 @@ def test_a_refit_that_cannot_write_the_bundle_keeps_the_active_one(
     assert state.active == first.bundle_version and len(state.rows) == 12
     assert load_bundle(share).version == first.bundle_version
     db.close()
+
+
+def test_each_image_keeps_its_beam_captions_and_their_mean_embedding(
+    fresh_dsn: str, tmp_path: Path, encoder_dir: Path, tiny_models: Models
+) -> None:
+    from PIL import Image
+
+    from indexing.catalog import split_captions
+    from indexing.models import onnx_encoder
+    from indexing.space import normalize_rows
+
+    images, share = tmp_path / "images", tmp_path / "share"
+    names = make_shapes(images, 10)
+    options = quiet_options(beam_size=4, captions_per_image=3)
+    run_index(lambda: LocalFolderStore(images), database(fresh_dsn), share, encoder_dir, tiny_models, options)
+
+    conn = psycopg2.connect(fresh_dsn)
+    with conn.cursor() as cur:
+        cur.execute("SELECT name, caption, alternatives, embedding::text FROM catalog ORDER BY name")
+        catalog_rows = cur.fetchall()
+        cur.execute("SELECT name, caption, alternatives FROM images ORDER BY name")
+        image_rows = cur.fetchall()
+    conn.close()
+    assert [r[:3] for r in catalog_rows] == image_rows and len(image_rows) == len(names)
+
+    expected = tiny_models.captioner.caption_batch(
+        [Image.open(images / name) for name in sorted(names)], beam_size=4, max_length=8
+    )
+    encoder = onnx_encoder(encoder_dir)
+    some_alternatives = False
+    for (name, caption, alternatives, embedding), result in zip(catalog_rows, expected, strict=True):
+        others = split_captions(alternatives)
+        assert caption == result.text
+        assert others == [text for text, _ in result.alternatives[:2]]
+        some_alternatives = some_alternatives or bool(others)
+        mean = normalize_rows(encoder.encode([caption, *others]).mean(axis=0, keepdims=True))[0]
+        stored = [float(x) for x in embedding.strip("[]").split(",")]
+        assert abs(float(mean @ stored) - 1.0) < 1e-4, name
+    assert some_alternatives

@@ -1,0 +1,80 @@
+"""Hybrid ranking: the semantic neighbours and the full-text matches of a query, mixed and cut off.
+
+``blend`` is pure; ``rank_images`` runs the two searches of index_reader.py and blends them. The score
+of an image is ``(1 - w) * cosine + w * text_rank / best_text_rank`` where the best text rank is the
+query's best; an image with no word in common with the query keeps only its cosine part. The defaults
+and their trade-offs are measured in docs/quality.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from function_app.index_reader import IndexedImage, SearchPlan, search_index, text_search
+from indexing.database import Connection
+
+DEFAULT_TEXT_WEIGHT = 0.3
+DEFAULT_MIN_SIMILARITY = 0.4
+DEFAULT_POOL = 50
+
+
+@dataclass(frozen=True)
+class RankingOptions:
+    text_weight: float = DEFAULT_TEXT_WEIGHT  # 0: cosine similarity only, no full-text search
+    # Images below this cosine are dropped unless they share a word with the query, so a query that
+    # means nothing to the index returns few or no results instead of always k. None: keep all.
+    min_similarity: float | None = DEFAULT_MIN_SIMILARITY
+    pool: int = DEFAULT_POOL  # candidates taken from each search before blending
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.text_weight <= 1.0:
+            raise ValueError(f"text weight must be between 0 and 1, got {self.text_weight}")
+        if self.pool < 1:
+            raise ValueError(f"pool must be at least 1, got {self.pool}")
+
+
+@dataclass(frozen=True)
+class RankedImage:
+    image: IndexedImage
+    score: float  # the blended score; image.score is the cosine, image.text_rank the full-text rank
+
+
+def blend(
+    semantic: Sequence[IndexedImage], lexical: Sequence[IndexedImage], k: int, options: RankingOptions
+) -> list[RankedImage]:
+    """Top ``k`` of the union of both candidate lists by blended score (ties by image id)."""
+    candidates = {image.image_id: image for image in semantic}
+    candidates.update((image.image_id, image) for image in lexical)  # these know their text rank
+    best_rank = max((image.text_rank for image in lexical), default=0.0)
+    weight = options.text_weight if best_rank > 0 else 0.0
+    ranked = []
+    for image in candidates.values():
+        if (
+            options.min_similarity is not None
+            and image.score < options.min_similarity
+            and image.text_rank <= 0
+        ):
+            continue
+        text_part = image.text_rank / best_rank if best_rank > 0 else 0.0
+        ranked.append(RankedImage(image, (1 - weight) * image.score + weight * text_part))
+    ranked.sort(key=lambda r: (-r.score, r.image.image_id))
+    return ranked[:k]
+
+
+def rank_images(
+    conn: Connection,
+    version: str,
+    query: np.ndarray,
+    text: str,
+    k: int,
+    plan: SearchPlan,
+    options: RankingOptions,
+) -> list[RankedImage]:
+    """Rank ``version``'s images for a query given as its reduced unit vector and its text."""
+    depth = max(k, options.pool)
+    semantic = search_index(conn, version, query, depth, plan)
+    lexical = text_search(conn, version, text, query, depth) if options.text_weight > 0 else []
+    return blend(semantic, lexical, k, options)

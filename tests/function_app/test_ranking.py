@@ -1,0 +1,126 @@
+"""Hybrid ranking: the pure blend on hand-made candidates, then full-text search in a real PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg2
+import pytest
+from fastapi.testclient import TestClient
+
+from function_app.api import create_api
+from function_app.index_reader import IndexedImage, text_search
+from function_app.ranking import RankingOptions, blend
+from indexing.bundle import load_bundle
+from indexing.database import make_connector
+from indexing.publish import CaptionedImage, build_index
+from indexing.space import project
+from indexing.text_encoder import OnnxSentenceEncoder
+from tests.conftest import create_database
+from tests.function_app.conftest import make_settings
+
+
+def image(image_id: str, similarity: float, text_rank: float = 0.0) -> IndexedImage:
+    return IndexedImage(image_id, f"{image_id}.png", f"caption of {image_id}", (), similarity, text_rank)
+
+
+def test_without_text_matches_the_score_is_the_cosine() -> None:
+    ranked = blend([image("a", 0.9), image("b", 0.7), image("c", 0.8)], [], 10, RankingOptions())
+    assert [(r.image.image_id, r.score) for r in ranked] == [("a", 0.9), ("c", 0.8), ("b", 0.7)]
+
+
+def test_text_rank_is_scaled_by_the_best_and_mixed_in() -> None:
+    semantic = [image("a", 0.9), image("b", 0.8)]
+    lexical = [image("b", 0.8, text_rank=0.2), image("c", 0.5, text_rank=0.1)]  # c: only a word match
+    ranked = blend(semantic, lexical, 10, RankingOptions(text_weight=0.5, min_similarity=None))
+    assert [r.image.image_id for r in ranked] == ["b", "c", "a"]
+    assert [r.score for r in ranked] == pytest.approx([0.5 * 0.8 + 0.5, 0.5 * 0.5 + 0.25, 0.45])
+    assert ranked[0].image.text_rank == 0.2  # the lexical row, which knows its rank, wins
+
+
+def test_cutoff_drops_weak_images_unless_they_share_a_word() -> None:
+    semantic = [image("strong", 0.6), image("weak", 0.2)]
+    lexical = [image("weak-but-worded", 0.1, text_rank=0.3)]
+    kept = blend(semantic, lexical, 10, RankingOptions(min_similarity=0.4))
+    assert [r.image.image_id for r in kept] == ["strong", "weak-but-worded"]
+    everything = blend(semantic, lexical, 10, RankingOptions(min_similarity=None))
+    assert len(everything) == 3
+
+
+def test_k_limits_and_ties_break_by_id() -> None:
+    ranked = blend([image("b", 0.5), image("a", 0.5), image("c", 0.4)], [], 2, RankingOptions())
+    assert [r.image.image_id for r in ranked] == ["a", "b"]
+
+
+def test_weights_outside_0_1_are_refused() -> None:
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        RankingOptions(text_weight=1.5)
+
+
+CORPUS = [
+    CaptionedImage("bike", "bike.png", "a red bicycle", "t", ("a bike leaning on a wooden fence",)),
+    CaptionedImage("dog", "dog.png", "a dog running on a beach", "t", ("a puppy playing in the sand",)),
+    CaptionedImage("cat", "cat.png", "a cat sleeping on a sofa", "t"),
+    CaptionedImage("boat", "boat.png", "a small boat on a lake", "t", ("a canoe on calm water",)),
+    CaptionedImage("tree", "tree.png", "a tall tree in a field", "t"),
+    CaptionedImage("car", "car.png", "an old car on a street", "t", ("a vintage automobile",)),
+]
+
+
+@pytest.fixture(scope="module")
+def small_index(
+    pg_admin_dsn: str, encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path, str]:
+    dsn = create_database(pg_admin_dsn)
+    share = tmp_path_factory.mktemp("share")
+    conn = psycopg2.connect(dsn)
+    version = build_index(CORPUS, conn=conn, share=share, encoder_dir=encoder_dir, pca_dim=4, clusters=2)
+    conn.close()
+    return dsn, share, version
+
+
+def words(dsn: str, share: Path, version: str, text: str) -> list[str]:
+    bundle = load_bundle(share, version)
+    vector = project(
+        OnnxSentenceEncoder(bundle.encoder_dir).encode([text]), bundle.pca_mean, bundle.pca_components
+    )
+    conn = make_connector(dsn)()
+    try:
+        return [row.image_id for row in text_search(conn, version, text, vector[0], 10)]
+    finally:
+        conn.close()
+
+
+def test_text_search_matches_stems_in_every_caption_of_an_image(small_index: tuple[str, Path, str]) -> None:
+    assert words(*small_index, "fences") == ["bike"]  # only in an alternative caption, plural
+    assert set(words(*small_index, "dogs and canoes")) == {"dog", "boat"}
+    assert words(*small_index, "a the of and") == []  # stop words only
+    assert words(*small_index, "zebra") == []
+
+
+@pytest.mark.parametrize("text", ["dog's & | ! ( ) :* <-> 'x'", "'; DROP TABLE images; --", "\\"])
+def test_text_search_treats_operators_as_text(small_index: tuple[str, Path, str], text: str) -> None:
+    found = words(*small_index, text)
+    assert found == (["dog"] if "dog" in text else [])
+
+
+def test_api_explains_each_result(small_index: tuple[str, Path, str], tmp_path: Path) -> None:
+    dsn, share, _ = small_index
+    client = TestClient(create_api(make_settings(dsn, share, tmp_path)))
+    body = client.get("/api/search", params={"q": "a bike by the fence", "k": 3}).json()
+    best = body["results"][0]
+    assert best["id"] == "bike"
+    assert best["alternatives"] == ["a bike leaning on a wooden fence"]
+    assert best["text_match"] is True
+    assert best["score"] >= best["similarity"] * 0.7
+    assert body["strategy"] == "exact"  # six rows: far below SEARCH_EXACT_BELOW
+
+
+def test_nonsense_queries_get_few_or_no_results(small_index: tuple[str, Path, str], tmp_path: Path) -> None:
+    dsn, share, _ = small_index
+    cut = TestClient(create_api(make_settings(dsn, share, tmp_path)))
+    uncut = TestClient(create_api(make_settings(dsn, share, tmp_path, SEARCH_MIN_SIMILARITY="off")))
+    query = {"q": "vrolq zektif plumbanor", "k": 6}
+    assert len(uncut.get("/api/search", params=query).json()["results"]) == 6
+    assert len(cut.get("/api/search", params=query).json()["results"]) < 6
+    assert len(cut.get("/api/search", params={"q": "a dog on the beach", "k": 6}).json()["results"]) >= 1
