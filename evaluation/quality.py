@@ -23,22 +23,23 @@ from evaluation.queries import QuerySet, all_caption_queries, caption_texts, non
 from evaluation.retrieval import (
     CaptionIndex,
     Ranking,
-    apply_cutoff,
     build_caption_index,
     exact_full_rankings,
-    hybrid_rankings,
     lexical_rankings,
-    semantic_rankings,
+    service_rankings,
 )
 from function_app.index_reader import SearchPlan
+from function_app.ranking import RankingOptions
 from indexing.database import Connection
 from training.data import ImageRecord, load_karpathy
 from training.vocab import UNK
 
 log = logging.getLogger("evaluation.quality")
 DEPTH = 100
-IVFFLAT = SearchPlan("ivfflat", probes=8)  # the service default
-HYBRID_WEIGHTS = (0.1, 0.2, 0.3)
+IVFFLAT = SearchPlan("ivfflat", probes=8)  # the service's strategy from 10,000 images
+EXACT = SearchPlan("exact")  # the service's strategy below 10,000 images (SEARCH_EXACT_BELOW)
+DEFAULT_PLAN = EXACT
+HYBRID_WEIGHTS = (0.1, 0.2, 0.3, 0.5)
 CUTOFFS = (0.2, 0.3, 0.4, 0.5, 0.6)
 
 
@@ -96,20 +97,28 @@ def format_table(rows: Sequence[dict[str, object]]) -> str:
 
 
 def cutoff_table(
-    real: QuerySet, real_rankings: Sequence[Ranking], nonsense: Sequence[Ranking]
+    conn: Connection,
+    index: CaptionIndex,
+    real: QuerySet,
+    real_vectors: np.ndarray,
+    junk_texts: Sequence[str],
+    junk_vectors: np.ndarray,
+    options: RankingOptions,
 ) -> list[dict[str, float]]:
-    """For each threshold: real queries' Recall@10 and results kept, nonsense queries' results kept."""
+    """For each cosine cutoff of the service's ranking: real queries' Recall@10 and results kept, and
+    what pseudo-word queries get back."""
     rows = []
-    for threshold in (-1.0, *CUTOFFS):
-        kept = apply_cutoff(real_rankings, threshold)
-        junk = apply_cutoff(nonsense, threshold)
-        report = evaluate_rankings([[i for i, _ in r[:10]] for r in kept], real.relevant, depth=10)
+    for threshold in (None, *CUTOFFS):
+        cut = RankingOptions(options.text_weight, threshold)
+        kept = service_rankings(conn, index, real_vectors, real.texts, 10, DEFAULT_PLAN, cut)
+        junk = service_rankings(conn, index, junk_vectors, junk_texts, 10, DEFAULT_PLAN, cut)
+        report = evaluate_rankings([[i for i, _ in r] for r in kept], real.relevant, depth=10)
         rows.append(
             {
-                "threshold": threshold,
+                "threshold": -1.0 if threshold is None else threshold,
                 "recall@10": report.recall[10],
-                "real_results@10": sum(min(len(r), 10) for r in kept) / len(kept),
-                "nonsense_results@10": sum(min(len(r), 10) for r in junk) / len(junk),
+                "real_results@10": sum(len(r) for r in kept) / len(kept),
+                "nonsense_results@10": sum(len(r) for r in junk) / len(junk),
                 "nonsense_empty": sum(not r for r in junk) / len(junk),
             }
         )
@@ -119,45 +128,97 @@ def cutoff_table(
 def drop_unknown(texts: Sequence[str]) -> list[str]:
     """Captions without the captioner's ``<unk>`` word (meaningless to the encoder), deduplicated."""
     cleaned = (" ".join(w for w in text.split() if w != UNK) for text in texts)
-    return list(dict.fromkeys(cleaned))
-
-
-def _improvements(
-    conn: Connection, label: str, index: CaptionIndex, queries: QuerySet, vectors: np.ndarray
-) -> list[dict[str, object]]:
-    """IVFFlat max-similarity over the index's caption rows, then hybrid with full-text rank."""
-    ranked = semantic_rankings(conn, index, vectors, DEPTH, IVFFLAT)
-    lexical = lexical_rankings(conn, index.version, queries.texts, DEPTH)
-    rows = [report_row(f"{label}, IVFFlat", queries, ranked)]
-    for weight in HYBRID_WEIGHTS:
-        rows.append(
-            report_row(f"{label}, hybrid w={weight}", queries, hybrid_rankings(ranked, lexical, weight))
-        )
-    return rows
+    return list(dict.fromkeys(t for t in cleaned if t)) or [UNK]
 
 
 def _references(
     conn: Connection, index: CaptionIndex, queries: QuerySet, vectors: np.ndarray
 ) -> list[dict[str, object]]:
-    """The default search on top-1 captions and what each approximation costs, plus full-text search."""
+    """Top-1 captions, cosine only: the search strategies, no PCA, and full-text search alone."""
     plans = {
-        "IVFFlat probes=8 (default)": IVFFLAT,
-        "IVFFlat probes=16": SearchPlan("ivfflat", probes=16),
+        "IVFFlat probes=8": IVFFLAT,
         "clusters nprobe=1": SearchPlan("clusters", probes=1),
-        "exact reduced-dim": SearchPlan("exact"),
+        "exact reduced-dim": EXACT,
     }
     rows = [
-        report_row(f"generated, {name}", queries, semantic_rankings(conn, index, vectors, DEPTH, plan))
+        report_row(
+            f"generated top-1, {name}",
+            queries,
+            service_rankings(conn, index, vectors, queries.texts, DEPTH, plan),
+        )
         for name, plan in plans.items()
     ]
     rows.append(
-        report_row("generated, exact full-dim (no PCA)", queries, exact_full_rankings(index, vectors, DEPTH))
+        report_row(
+            "generated top-1, exact full-dim (no PCA)", queries, exact_full_rankings(index, vectors, DEPTH)
+        )
     )
     rows.append(
         report_row(
-            "generated, full-text search",
+            "generated top-1, full-text search only",
             queries,
-            lexical_rankings(conn, index.version, queries.texts, DEPTH),
+            lexical_rankings(conn, index, vectors, queries.texts, DEPTH),
+        )
+    )
+    return rows
+
+
+def _improvements(
+    conn: Connection,
+    variants: dict[str, CaptionIndex],
+    service: CaptionIndex,
+    queries: QuerySet,
+    vectors: np.ndarray,
+    service_label: str,
+) -> list[dict[str, object]]:
+    """Several captions per image (max-sim rows or one mean row), the hybrid weight, the service default
+    and what its approximations cost."""
+    rows = [
+        report_row(
+            f"{label}, exact, cosine only",
+            queries,
+            service_rankings(conn, index, vectors, queries.texts, DEPTH, EXACT),
+        )
+        for label, index in variants.items()
+    ]
+    for weight in HYBRID_WEIGHTS:
+        options = RankingOptions(weight, None)
+        rows.append(
+            report_row(
+                f"{service_label}, exact, hybrid w={weight}",
+                queries,
+                service_rankings(conn, service, vectors, queries.texts, DEPTH, EXACT, options),
+            )
+        )
+    default = RankingOptions()
+    rows.append(
+        report_row(
+            f"{service_label}, IVFFlat probes=8, hybrid w={default.text_weight}",
+            queries,
+            service_rankings(
+                conn,
+                service,
+                vectors,
+                queries.texts,
+                DEPTH,
+                IVFFLAT,
+                RankingOptions(default.text_weight, None),
+            ),
+        )
+    )
+    rows.append(
+        report_row(
+            f"{service_label}, exact full-dim (no PCA), cosine only",
+            queries,
+            exact_full_rankings(service, vectors, DEPTH),
+        )
+    )
+    rows.append(
+        report_row(
+            f"**service default**: {service_label}, exact, hybrid w={default.text_weight}, "
+            f"cutoff {default.min_similarity}",
+            queries,
+            service_rankings(conn, service, vectors, queries.texts, DEPTH, EXACT, default),
         )
     )
     return rows
@@ -179,40 +240,51 @@ def evaluate(
     ceiling_captions, paired = paired_ceiling(images)
     vectors = {q.name: encoder.encode(q.texts) for q in (everything, paired)}
 
-    def index_of(captions: dict[str, list[str]], pooled: bool = False) -> CaptionIndex:
-        return build_caption_index(conn, share, encoder_dir, encoder, captions, pooled=pooled)
+    def index_of(captions: dict[str, list[str]], row_per_caption: bool = False) -> CaptionIndex:
+        return build_caption_index(
+            conn, share, encoder_dir, encoder, captions, row_per_caption=row_per_caption
+        )
 
-    top1 = index_of({image_id: [c[0][0]] for image_id, c in generated.items()})
+    def top(m: int) -> dict[str, list[str]]:
+        return {i: drop_unknown([t for t, _ in c[:m]]) for i, c in generated.items()}
+
+    top1 = index_of(top(1))
     ceiling = index_of({image_id: [text] for image_id, text in ceiling_captions.items()})
-    variants = {
-        f"generated top-{m} beams": index_of({i: [t for t, _ in c[:m]] for i, c in generated.items()})
-        for m in beams
-        if m > 1
-    }
+    variants: dict[str, CaptionIndex] = {}
+    for m in (b for b in beams if b > 1):
+        variants[f"generated top-{m}, row per caption, max-sim"] = index_of(top(m), row_per_caption=True)
+        variants[f"generated top-{m}, mean embedding"] = index_of(top(m))
     widest = max(beams)
-    variants[f"generated top-{widest}, <unk> dropped"] = index_of(
-        {i: drop_unknown([t for t, _ in c[:widest]]) for i, c in generated.items()}
-    )
-    variants[f"generated top-{widest}, mean-pooled"] = index_of(
-        {i: drop_unknown([t for t, _ in c[:widest]]) for i, c in generated.items()}, pooled=True
-    )
+    service_label = f"generated top-{widest}, mean embedding"  # the index the service builds
+    service = variants.get(service_label, top1)
 
     rows: list[dict[str, object]] = []
     for queries in (everything, paired):
         q = vectors[queries.name]
         if queries is paired:
-            ceiling_ivf = semantic_rankings(conn, ceiling, q, DEPTH, IVFFLAT)
-            rows.append(report_row("human ceiling, IVFFlat", queries, ceiling_ivf))
             rows.append(
                 report_row("human ceiling, exact full-dim", queries, exact_full_rankings(ceiling, q, DEPTH))
             )
+            rows.append(
+                report_row(
+                    "human ceiling, service default",
+                    queries,
+                    service_rankings(conn, ceiling, q, queries.texts, DEPTH, EXACT, RankingOptions()),
+                )
+            )
         rows.extend(_references(conn, top1, queries, q))
-        rows.extend(_improvements(conn, "generated top-1", top1, queries, q))
-        for label, index in variants.items():
-            rows.extend(_improvements(conn, label, index, queries, q))
-    real = semantic_rankings(conn, top1, vectors[everything.name], DEPTH, IVFFLAT)
-    junk = semantic_rankings(conn, top1, encoder.encode(nonsense_queries(200)), DEPTH, IVFFLAT)
-    return {"rows": rows, "cutoff": cutoff_table(everything, real, junk)}
+        rows.extend(_improvements(conn, variants, service, queries, q, service_label))
+    junk_texts = nonsense_queries(200)
+    cutoff = cutoff_table(
+        conn,
+        service,
+        everything,
+        vectors[everything.name],
+        junk_texts,
+        encoder.encode(junk_texts),
+        RankingOptions(),
+    )
+    return {"rows": rows, "cutoff": cutoff, "service_index": service_label}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(f"checkpoint {args.checkpoint}, split {args.split}, {len(images)} images")
     print(format_table(result["rows"]))  # type: ignore[arg-type]
-    print("\nrelevance cutoff (generated top-1, IVFFlat; 200 nonsense queries):")
+    print(f"\nrelevance cutoff ({result['service_index']}, exact, hybrid; 200 nonsense queries):")
     print("| threshold | R@10 | real results@10 | nonsense results@10 | nonsense empty |")
     print("|---|---|---|---|---|")
     for row in result["cutoff"]:  # type: ignore[attr-defined]

@@ -27,9 +27,11 @@ def test_quality_script_end_to_end(
     assert main(argv) == 0
     result = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
     rows = {(row["set"], row["system"]): row for row in result["rows"]}
-    assert ("all", "generated, IVFFlat probes=8 (default)") in rows
-    assert ("all", "generated top-2 beams, IVFFlat") in rows
-    assert ("all", "generated, full-text search") in rows
+    assert ("all", "generated top-1, IVFFlat probes=8") in rows
+    assert ("all", "generated top-2, mean embedding, exact, cosine only") in rows
+    assert ("all", "generated top-2, row per caption, max-sim, exact, cosine only") in rows
+    assert ("all", "generated top-1, full-text search only") in rows
+    assert any(system.startswith("**service default**") for _, system in rows)
     for row in rows.values():
         assert all(0.0 <= value <= 1.0 for value in row["recall"].values())
         assert 0.0 <= row["mean_ap"] <= 1.0
@@ -39,8 +41,8 @@ def test_quality_script_end_to_end(
     assert ceiling["queries"] >= 5
     assert ceiling["recall"]["1"] == 1.0
     # The untrained captioner's captions share no meaning with the queries: well under the ceiling.
-    assert rows[("paired", "generated, exact full-dim (no PCA)")]["recall"]["1"] < 1.0
-    assert not math.isnan(rows[("all", "generated, full-text search")]["mean_results"])
+    assert rows[("paired", "generated top-1, exact full-dim (no PCA)")]["recall"]["1"] < 1.0
+    assert not math.isnan(rows[("all", "generated top-1, full-text search only")]["mean_results"])
     assert len(result["cutoff"]) >= 2
     out = capsys.readouterr().out
     assert "| queries | system |" in out and "relevance cutoff" in out

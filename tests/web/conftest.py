@@ -75,6 +75,14 @@ def search_site(web_index: WebIndex) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def uncut_search_site(web_index: WebIndex) -> Iterator[str]:
+    """The same index with the relevance cutoff off, so every query fills every page (for paging)."""
+    env = {"SEARCH_MIN_SIMILARITY": "off"}
+    with real_search_site(web_index.dsn, web_index.share, web_index.images, extra_env=env) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def search_examples() -> SearchExamples:
     return SearchExamples(query="a dog running on the beach", shared_word="dog", other_query="a cat sleeping")
 

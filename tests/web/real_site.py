@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +23,13 @@ def free_port() -> int:
 
 @contextmanager
 def real_search_site(
-    dsn: str, share: Path, images_dir: Path, *, cors_origins: Sequence[str] = (), port: int | None = None
+    dsn: str,
+    share: Path,
+    images_dir: Path,
+    *,
+    cors_origins: Sequence[str] = (),
+    port: int | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """Serve the page at / and the real API at /api/ over the given index; yields the base URL."""
     settings = Settings.from_env(
@@ -33,6 +39,7 @@ def real_search_site(
             "IMAGE_STORE": "folder",
             "IMAGES_DIR": str(images_dir),
             "CORS_ALLOWED_ORIGINS": ",".join(cors_origins),
+            **(extra_env or {}),
         }
     )
     port = port or free_port()

@@ -202,3 +202,18 @@ def test_more_results_stops_at_100(page: Page, scripted_site: ScriptedSite) -> N
         expect(page.locator(".result")).to_have_count(shown)
     expect(page.locator("#more")).to_be_hidden()
     assert max(k for _, k in scripted_site.api.queries) == 100
+
+
+def test_other_captions_are_shown_with_shared_words_marked(page: Page, scripted_site: ScriptedSite) -> None:
+    with_alternatives = {
+        **result(1, "a red bicycle"),
+        "alternatives": ["a bike by a wooden fence", "<b>a red</b> bike", 7, ""],
+    }
+    scripted_site.api.answer_results([with_alternatives, result(2, "a cat")])
+    page.goto(scripted_site.url)
+    search(page, "bike near a fence")
+
+    also = page.locator(".result").first.locator(".result-also")
+    expect(also).to_have_text("also: a bike by a wooden fence; <b>a red</b> bike; 7")  # markup stays text
+    assert also.locator("mark").all_inner_texts() == ["bike", "fence", "bike"]
+    expect(page.locator(".result").nth(1).locator(".result-also")).to_have_count(0)

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from tests.web.conftest import SearchExamples
 
-SCORE = re.compile(r"^similarity \d\.\d\d$")
+SCORE = re.compile(r"^match \d\.\d\d$")
 
 
 def search(page: Page, query: str) -> None:
@@ -100,10 +100,23 @@ def test_refining_a_typed_query_is_one_back_step(
     expect(page.locator(".result")).to_have_count(0)
 
 
-def test_more_results_appends_new_ones_and_moves_focus(
-    page: Page, search_site: str, search_examples: SearchExamples, api_calls: list[dict[str, str]]
+def test_weak_matches_are_cut_off_and_more_is_not_offered(
+    page: Page, search_site: str, search_examples: SearchExamples
 ) -> None:
     page.goto(search_site)
+    search(page, search_examples.query)
+    results = page.locator(".result")
+    expect(results.first).to_be_visible()
+    assert 1 <= results.count() < 20  # 30 drawings; only those near "a dog running on the beach" stay
+    captions = " ".join(results.locator(".result-caption").all_inner_texts())
+    assert "dog" in captions and "pizza" not in captions
+    expect(page.locator("#more")).to_be_hidden()
+
+
+def test_more_results_appends_new_ones_and_moves_focus(
+    page: Page, uncut_search_site: str, search_examples: SearchExamples, api_calls: list[dict[str, str]]
+) -> None:
+    page.goto(uncut_search_site)
     search(page, search_examples.query)
     results = page.locator(".result")
     expect(results).to_have_count(20)

@@ -72,6 +72,9 @@ export function cleanResult(raw) {
     id: text(raw?.id ?? raw?.name ?? raw?.url),
     name: text(raw?.name),
     caption: text(raw?.caption).trim(),
+    alternatives: Array.isArray(raw?.alternatives)
+      ? raw.alternatives.map(text).map((t) => t.trim()).filter(Boolean).slice(0, 4)
+      : [],
     score: raw?.score,
     url: raw?.url,
   };
@@ -84,11 +87,12 @@ function scoreLine(score) {
   if (value) {
     const label = document.createElement("span");
     label.className = "result-score-label";
-    label.textContent = "similarity ";
+    label.textContent = "match ";
     const number = document.createElement("span");
     number.className = "result-score-value";
     number.textContent = value;
-    line.title = "Cosine similarity between the query and the caption (1 is a perfect match)";
+    line.title =
+      "How well the captions match the query: meaning (cosine similarity) and shared words (1 is a perfect match)";
     line.append(label, number);
   }
   return line;
@@ -114,6 +118,17 @@ export function resultCard(result, query, apiBase, onOpen) {
   caption.className = "result-caption";
   caption.append(captionNodes(result.caption || "(no caption)", query));
 
-  item.append(open, caption, scoreLine(result.score));
+  item.append(open, caption);
+  if (result.alternatives.length) {
+    // The captioner's other readings of the picture: often why it matched.
+    const also = document.createElement("p");
+    also.className = "result-also";
+    const label = document.createElement("span");
+    label.className = "result-also-label";
+    label.textContent = "also: ";
+    also.append(label, captionNodes(result.alternatives.join("; "), query));
+    item.append(also);
+  }
+  item.append(scoreLine(result.score));
   return item;
 }
