@@ -39,13 +39,14 @@ def _text_copy(conn: Connection, batch: RowBatch) -> int:
             batch.image_ids[i],
             esc(batch.names[i]),
             esc(batch.captions[i]),
+            esc(batch.alternatives[i] if batch.alternatives is not None else ""),
             vector,
             str(int(batch.cluster_ids[i])),
             batch.captioners[i],
         )
         buffer.write("\t".join(fields) + "\n")
     buffer.seek(0)
-    columns = "bundle_version, image_id, name, caption, embedding, cluster_id, captioner"
+    columns = "bundle_version, image_id, name, caption, alternatives, embedding, cluster_id, captioner"
     with conn.cursor() as cur:
         cur.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS images_staging (LIKE images INCLUDING DEFAULTS) "
@@ -56,6 +57,17 @@ def _text_copy(conn: Connection, batch: RowBatch) -> int:
             f"INSERT INTO images ({columns}) SELECT {columns} FROM images_staging ON CONFLICT DO NOTHING"
         )
     return len(batch)
+
+
+# What the indexer stores beside each caption (INDEX_CAPTIONS_PER_IMAGE=5), full-text indexed with it.
+ALTERNATIVES = "\n".join(
+    [
+        "a man riding a horse on the beach",
+        "a person riding a brown horse near the water",
+        "a horse walking on a sandy beach",
+        "a man on a horse by the sea",
+    ]
+)
 
 
 def _batches(rows: int, size: int, dim: int, version: str) -> list[RowBatch]:
@@ -75,6 +87,7 @@ def _batches(rows: int, size: int, dim: int, version: str) -> list[RowBatch]:
                 vectors,
                 rng.integers(0, 1000, n).astype(np.int32),
                 ["captioner.pt@0123456789ab"] * n,
+                [ALTERNATIVES] * n,
             )
         )
     return out

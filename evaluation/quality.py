@@ -314,6 +314,12 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(".data/test-cache"),
         help="folder holding (or receiving) the ONNX encoder export",
     )
+    parser.add_argument(
+        "--encoder-dir",
+        type=Path,
+        help="an ONNX sentence encoder exported by indexing.encoder_export (default: MiniLM, exported "
+        "into --encoder-cache)",
+    )
     parser.add_argument("--dsn", help="PostgreSQL DSN (default: an embedded server in the temp folder)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -326,12 +332,15 @@ def main(argv: list[str] | None = None) -> int:
     generated = generate_captions(
         args.checkpoint, images, args.dataset.parent, max(beams), args.out / "captions.json"
     )
-    result = run(args.dsn, images, generated, beams, args.encoder_cache)
+    result = run(args.dsn, images, generated, beams, args.encoder_cache, args.encoder_dir)
     result["checkpoint"] = str(args.checkpoint)
+    result["encoder"] = str(args.encoder_dir or "all-MiniLM-L6-v2 (ONNX export)")
     result["images"] = len(images)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
-    print(f"checkpoint {args.checkpoint}, split {args.split}, {len(images)} images")
+    print(
+        f"checkpoint {args.checkpoint}, encoder {result['encoder']}, split {args.split}, {len(images)} images"
+    )
     print(format_table(result["rows"]))  # type: ignore[arg-type]
     print(f"\nrelevance cutoff ({result['service_index']}, exact, hybrid; 200 nonsense queries):")
     print("| threshold | R@10 | real results@10 | nonsense results@10 | nonsense empty |")
@@ -350,6 +359,7 @@ def run(
     generated: dict[str, list[tuple[str, float]]],
     beams: Sequence[int],
     encoder_cache: Path,
+    encoder_dir: Path | None = None,
 ) -> dict[str, object]:
     import psycopg2
     from pgvector.psycopg2 import register_vector
@@ -357,7 +367,7 @@ def run(
     from indexing.database import apply_schema, start_embedded_postgres
     from indexing.encoder_export import ensure_encoder_export
 
-    encoder_dir = ensure_encoder_export(encoder_cache)
+    encoder_dir = encoder_dir or ensure_encoder_export(encoder_cache)
     if dsn is None:
         dsn = start_embedded_postgres(Path(tempfile.gettempdir()) / "caption-search-quality-pg", "quality")
     conn = psycopg2.connect(dsn)

@@ -92,7 +92,9 @@ def service_rankings(
     """Queries (Q, D) in encoder space and their texts -> rankings by the service's ranking code."""
     bundle = index.bundle
     reduced = project(queries, bundle.pca_mean, bundle.pca_components)  # (Q, d)
-    options = RankingOptions(options.text_weight, options.min_similarity, pool=depth * index.rows_per_image)
+    # The service asks each search for max(k, pool) candidates; so does this, with k the depth.
+    pool = max(options.pool, depth * index.rows_per_image)
+    options = RankingOptions(options.text_weight, options.min_similarity, pool)
     out = []
     for vector, text in zip(reduced, texts, strict=True):
         query_plan = plan

@@ -17,7 +17,7 @@ from function_app.index_reader import IndexedImage, SearchPlan, search_index, te
 from indexing.database import Connection
 
 DEFAULT_TEXT_WEIGHT = 0.3
-DEFAULT_MIN_SIMILARITY = 0.4
+DEFAULT_MIN_SIMILARITY = 0.5
 DEFAULT_POOL = 50
 
 
