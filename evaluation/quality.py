@@ -27,6 +27,7 @@ from evaluation.retrieval import (
     exact_full_rankings,
     lexical_rankings,
     service_rankings,
+    union_rankings,
 )
 from function_app.index_reader import SearchPlan
 from function_app.ranking import RankingOptions
@@ -191,6 +192,14 @@ def _improvements(
             )
         )
     default = RankingOptions()
+    union = RankingOptions(default.text_weight, None)
+    rows.append(
+        report_row(
+            f"{service_label}, exact, hybrid w={default.text_weight} + full-text-only candidates",
+            queries,
+            union_rankings(conn, service, vectors, queries.texts, DEPTH, EXACT, union),
+        )
+    )
     rows.append(
         report_row(
             f"{service_label}, IVFFlat probes=8, hybrid w={default.text_weight}",

@@ -3,22 +3,24 @@
 An index holds either one row per image embedded as the mean of its captions (what the indexer writes)
 or one row per (image, caption) (row id ``<image id>#<j>``), merged per image at max similarity, for
 comparison. Rankings come from `function_app.ranking.rank_images` (the service's semantic + full-text
-SQL and blend), `function_app.index_reader.text_search` alone (the lexical baseline), or numpy (exact
-search in the full encoder space, no PCA and no database).
+SQL and blend), PostgreSQL full-text search over every row (the lexical baseline, and the extra
+candidates of the "union" variant; evaluation-only SQL below), or numpy (exact search in the full
+encoder space, no PCA and no database).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from evaluation.metrics import merge_rows
-from function_app.index_reader import SearchPlan, text_search
-from function_app.ranking import RankingOptions, rank_images
+from function_app.index_reader import IndexedImage, SearchPlan, search_index
+from function_app.ranking import RankingOptions, blend, rank_images
 from indexing.bundle import SearchBundle, load_bundle
+from indexing.catalog import split_captions
 from indexing.database import Connection
 from indexing.publish import CaptionedImage, build_index
 from indexing.space import mean_embeddings, nearest_clusters, normalize_rows, project
@@ -26,6 +28,27 @@ from indexing.text_encoder import OnnxSentenceEncoder
 
 Ranking = list[tuple[str, float]]  # (image id, score), best first, each image once
 SEMANTIC_ONLY = RankingOptions(text_weight=0.0, min_similarity=None)
+
+# Every row sharing a word with the query (an OR of its lexemes over all of an image's captions), best
+# ts_rank_cd first, with its cosine. It parses every row of the version: fine for an evaluation split,
+# far too slow for the service (docs/benchmarks.md), which ranks only its semantic candidates.
+_TEXT_SEARCH = """
+WITH q AS (
+    SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query
+    FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
+), matches AS (
+    SELECT image_id, name, caption, alternatives, embedding,
+           ts_rank_cd(to_tsvector('english'::regconfig, caption || ' ' || alternatives), q.query, 32) AS rank
+    FROM images, q
+    WHERE bundle_version = %(version)s AND q.query IS NOT NULL
+      AND to_tsvector('english'::regconfig, caption || ' ' || alternatives) @@ q.query
+    ORDER BY rank DESC, image_id
+    LIMIT %(k)s
+)
+SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS score, rank
+FROM matches
+ORDER BY rank DESC, image_id
+"""
 
 
 @dataclass(frozen=True)
@@ -94,7 +117,7 @@ def service_rankings(
     reduced = project(queries, bundle.pca_mean, bundle.pca_components)  # (Q, d)
     # The service asks each search for max(k, pool) candidates; so does this, with k the depth.
     pool = max(options.pool, depth * index.rows_per_image)
-    options = RankingOptions(options.text_weight, options.min_similarity, pool)
+    options = replace(options, pool=pool)
     out = []
     for vector, text in zip(reduced, texts, strict=True):
         query_plan = plan
@@ -120,15 +143,52 @@ def exact_full_rankings(index: CaptionIndex, queries: np.ndarray, depth: int) ->
     return out
 
 
+def text_search(conn: Connection, version: str, text: str, query: np.ndarray, k: int) -> list[IndexedImage]:
+    """Up to ``k`` rows sharing a word with ``text``, best full-text rank first, with their cosine."""
+    with conn.cursor() as cur:
+        cur.execute(
+            _TEXT_SEARCH,
+            {"text": text, "query": np.asarray(query, dtype=np.float32), "version": version, "k": k},
+        )
+        rows = cur.fetchall()
+    return [
+        IndexedImage(
+            str(r[0]), str(r[1]), str(r[2]), tuple(split_captions(str(r[3]))), float(r[4]), float(r[5])
+        )
+        for r in rows
+    ]
+
+
 def lexical_rankings(
     conn: Connection, index: CaptionIndex, queries: np.ndarray, texts: Sequence[str], depth: int
 ) -> list[Ranking]:
-    """The service's full-text search alone: only images whose captions share a word with the query."""
+    """Full-text search alone: only images whose captions share a word with the query."""
     reduced = project(queries, index.bundle.pca_mean, index.bundle.pca_components)
     out = []
     for vector, text in zip(reduced, texts, strict=True):
         found = text_search(conn, index.version, text, vector, depth * index.rows_per_image)
         out.append(merge_rows([(image_of(r.image_id), r.text_rank) for r in found], depth))
+    conn.commit()
+    return out
+
+
+def union_rankings(
+    conn: Connection,
+    index: CaptionIndex,
+    queries: np.ndarray,
+    texts: Sequence[str],
+    depth: int,
+    plan: SearchPlan,
+    options: RankingOptions,
+) -> list[Ranking]:
+    """The service's blend, but every full-text match competes too, not just the semantic candidates."""
+    reduced = project(queries, index.bundle.pca_mean, index.bundle.pca_components)
+    out = []
+    for vector, text in zip(reduced, texts, strict=True):
+        semantic = search_index(conn, index.version, vector, depth, plan)
+        lexical = text_search(conn, index.version, text, vector, depth)
+        ranked = blend(semantic, lexical, depth, options)
+        out.append(merge_rows([(image_of(r.image.image_id), r.score) for r in ranked], depth))
     conn.commit()
     return out
 

@@ -39,20 +39,21 @@ ORDER BY embedding <=> %(query)s
 LIMIT %(k)s
 """
 
-# The query's words as an OR of lexemes (a long query still finds captions sharing one word with it);
-# ts_rank_cd with normalisation 32 maps the rank into [0, 1). The expression is the GIN index's.
-_TEXT_SEARCH = """
+# The query's words as an OR of lexemes (a long query still finds captions sharing one word with it),
+# ranked with ts_rank_cd, whose normalisation 32 maps the rank into [0, 1). Only the given rows (the
+# semantic candidates) are parsed and ranked, so the work per query is bounded whatever the index size.
+_TEXT_RANKS = """
 WITH q AS (
     SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query
     FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
+), candidates AS (
+    SELECT image_id, to_tsvector('english'::regconfig, caption || ' ' || alternatives) AS terms
+    FROM images
+    WHERE bundle_version = %(version)s AND image_id = ANY(%(ids)s)
 )
-SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS score,
-       ts_rank_cd(to_tsvector('english'::regconfig, caption || ' ' || alternatives), q.query, 32) AS rank
-FROM images, q
-WHERE bundle_version = %(version)s AND q.query IS NOT NULL
-  AND to_tsvector('english'::regconfig, caption || ' ' || alternatives) @@ q.query
-ORDER BY rank DESC, image_id
-LIMIT %(k)s
+SELECT image_id, ts_rank_cd(terms, q.query, 32) AS rank
+FROM candidates, q
+WHERE q.query IS NOT NULL AND terms @@ q.query
 """
 
 
@@ -112,14 +113,14 @@ def search_index(
     return [_indexed(row) for row in rows]
 
 
-def text_search(conn: Connection, version: str, text: str, query: np.ndarray, k: int) -> list[IndexedImage]:
-    """Up to ``k`` rows of ``version`` whose captions share a word (a stemmed, non-stop word) with
-    ``text``, best full-text rank first, each with its cosine similarity to ``query``."""
-    params = {"text": text, "query": np.asarray(query, dtype=np.float32), "version": version, "k": k}
+def text_ranks(conn: Connection, version: str, text: str, image_ids: Sequence[str]) -> dict[str, float]:
+    """Full-text rank of the query's words in the captions of these rows; rows sharing no word are absent."""
+    if not image_ids:
+        return {}
+    params = {"text": text, "version": version, "ids": list(image_ids)}
     with conn.cursor() as cur:
-        cur.execute(_TEXT_SEARCH, params)
-        rows = cur.fetchall()
-    return [_indexed(row[:5], text_rank=float(row[5])) for row in rows]
+        cur.execute(_TEXT_RANKS, params)
+        return {str(image_id): float(rank) for image_id, rank in cur.fetchall()}
 
 
 def _indexed(row: Sequence[object], text_rank: float = 0.0) -> IndexedImage:

@@ -1,19 +1,21 @@
-"""Hybrid ranking: the semantic neighbours and the full-text matches of a query, mixed and cut off.
+"""Hybrid ranking: the semantic neighbours of a query re-ranked with its full-text rank, and cut off.
 
-``blend`` is pure; ``rank_images`` runs the two searches of index_reader.py and blends them. The score
-of an image is ``(1 - w) * cosine + w * text_rank / best_text_rank`` where the best text rank is the
-query's best; an image with no word in common with the query keeps only its cosine part. The defaults
-and their trade-offs are measured in docs/quality.md.
+``blend`` is pure; ``rank_images`` runs the searches of index_reader.py and blends them. The score of
+an image is ``(1 - w) * cosine + w * text_rank / best_text_rank`` where the best text rank is the
+query's best; an image with no word in common with the query keeps only its cosine part. Only the
+semantic top ``pool`` are candidates, so the full-text work per query is bounded: letting every
+full-text match compete too gave the same recall at many times the cost. The defaults and their
+trade-offs are measured in docs/quality.md and docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from function_app.index_reader import IndexedImage, SearchPlan, search_index, text_search
+from function_app.index_reader import IndexedImage, SearchPlan, search_index, text_ranks
 from indexing.database import Connection
 
 DEFAULT_TEXT_WEIGHT = 0.3
@@ -27,7 +29,7 @@ class RankingOptions:
     # Images below this cosine are dropped unless they share a word with the query, so a query that
     # means nothing to the index returns few or no results instead of always k. None: keep all.
     min_similarity: float | None = DEFAULT_MIN_SIMILARITY
-    pool: int = DEFAULT_POOL  # candidates taken from each search before blending
+    pool: int = DEFAULT_POOL  # semantic candidates re-ranked (at least k)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.text_weight <= 1.0:
@@ -45,7 +47,8 @@ class RankedImage:
 def blend(
     semantic: Sequence[IndexedImage], lexical: Sequence[IndexedImage], k: int, options: RankingOptions
 ) -> list[RankedImage]:
-    """Top ``k`` of the union of both candidate lists by blended score (ties by image id)."""
+    """Top ``k`` of the candidates by blended score (ties by image id); ``lexical`` holds those of them
+    (or others) that share a word with the query, with their text rank."""
     candidates = {image.image_id: image for image in semantic}
     candidates.update((image.image_id, image) for image in lexical)  # these know their text rank
     best_rank = max((image.text_rank for image in lexical), default=0.0)
@@ -76,5 +79,10 @@ def rank_images(
     """Rank ``version``'s images for a query given as its reduced unit vector and its text."""
     depth = max(k, options.pool)
     semantic = search_index(conn, version, query, depth, plan)
-    lexical = text_search(conn, version, text, query, depth) if options.text_weight > 0 else []
+    if options.text_weight <= 0:
+        return blend(semantic, [], k, options)
+    ranks = text_ranks(conn, version, text, [image.image_id for image in semantic])
+    lexical = [
+        replace(image, text_rank=ranks[image.image_id]) for image in semantic if image.image_id in ranks
+    ]
     return blend(semantic, lexical, k, options)

@@ -31,6 +31,7 @@ def test_quality_script_end_to_end(
     assert ("all", "generated top-2, mean embedding, exact, cosine only") in rows
     assert ("all", "generated top-2, row per caption, max-sim, exact, cosine only") in rows
     assert ("all", "generated top-1, full-text search only") in rows
+    assert any("full-text-only candidates" in system for _, system in rows)
     assert any(system.startswith("**service default**") for _, system in rows)
     for row in rows.values():
         assert all(0.0 <= value <= 1.0 for value in row["recall"].values())

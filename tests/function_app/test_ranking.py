@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
 from function_app.api import create_api
-from function_app.index_reader import IndexedImage, text_search
-from function_app.ranking import RankingOptions, blend
+from function_app.index_reader import IndexedImage, SearchPlan, search_index, text_ranks
+from function_app.ranking import RankingOptions, blend, rank_images
 from indexing.bundle import load_bundle
 from indexing.database import make_connector
 from indexing.publish import CaptionedImage, build_index
@@ -79,27 +80,54 @@ def small_index(
     return dsn, share, version
 
 
-def words(dsn: str, share: Path, version: str, text: str) -> list[str]:
+def reduced(share: Path, version: str, text: str) -> np.ndarray:
     bundle = load_bundle(share, version)
-    vector = project(
-        OnnxSentenceEncoder(bundle.encoder_dir).encode([text]), bundle.pca_mean, bundle.pca_components
-    )
+    encoder = OnnxSentenceEncoder(bundle.encoder_dir)
+    return project(encoder.encode([text]), bundle.pca_mean, bundle.pca_components)[0]
+
+
+def words(dsn: str, share: Path, version: str, text: str) -> list[str]:
+    """The images of CORPUS whose captions share a word with ``text``, best text rank first."""
     conn = make_connector(dsn)()
     try:
-        return [row.image_id for row in text_search(conn, version, text, vector[0], 10)]
+        ranks = text_ranks(conn, version, text, [image.image_id for image in CORPUS])
+    finally:
+        conn.close()
+    return sorted(ranks, key=lambda image_id: (-ranks[image_id], image_id))
+
+
+def test_text_ranks_score_only_the_given_rows(small_index: tuple[str, Path, str]) -> None:
+    dsn, _, version = small_index
+    conn = make_connector(dsn)()
+    try:
+        ranks = text_ranks(conn, version, "a dog by the fence", ["dog", "bike", "cat"])
+        assert set(ranks) == {"dog", "bike"} and all(0 < rank < 1 for rank in ranks.values())
+        assert text_ranks(conn, version, "a dog by the fence", ["cat", "tree"]) == {}
+        assert text_ranks(conn, version, "a dog", []) == {}
     finally:
         conn.close()
 
 
-def test_text_search_matches_stems_in_every_caption_of_an_image(small_index: tuple[str, Path, str]) -> None:
-    assert words(*small_index, "fences") == ["bike"]  # only in an alternative caption, plural
-    assert set(words(*small_index, "dogs and canoes")) == {"dog", "boat"}
-    assert words(*small_index, "a the of and") == []  # stop words only
-    assert words(*small_index, "zebra") == []
+def test_only_the_semantic_candidates_are_re_ranked(small_index: tuple[str, Path, str]) -> None:
+    dsn, share, version = small_index
+    text = "a sofa and a canoe"  # words of two images: the cat's caption, the boat's alternative
+    vector = reduced(share, version, text)
+    # No cosine passes 0.999, so only candidates sharing a word with the query are kept.
+    words_only = RankingOptions(text_weight=0.5, min_similarity=0.999, pool=1)
+    conn = make_connector(dsn)()
+    try:
+        semantic_top2 = [r.image_id for r in search_index(conn, version, vector, 2, SearchPlan("exact"))]
+        reranked = rank_images(conn, version, vector, text, 2, SearchPlan("exact"), words_only)
+        everything = rank_images(conn, version, vector, text, 6, SearchPlan("exact"), words_only)
+    finally:
+        conn.close()
+    assert {r.image.image_id for r in reranked} == {"cat", "boat"} & set(semantic_top2)
+    assert {r.image.image_id for r in everything} == {"cat", "boat"}  # k=6: every image is a candidate
+    assert all(r.image.text_rank > 0 for r in everything)
 
 
 @pytest.mark.parametrize("text", ["dog's & | ! ( ) :* <-> 'x'", "'; DROP TABLE images; --", "\\"])
-def test_text_search_treats_operators_as_text(small_index: tuple[str, Path, str], text: str) -> None:
+def test_text_rank_treats_operators_as_text(small_index: tuple[str, Path, str], text: str) -> None:
     found = words(*small_index, text)
     assert found == (["dog"] if "dog" in text else [])
 
