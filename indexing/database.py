@@ -210,5 +210,17 @@ def stop_embedded_postgres(data_dir: Path) -> None:
     import pgserver
 
     user = "pgserver" if os.geteuid() == 0 else None
-    if (data_dir / "postmaster.pid").exists():
+    if _postmaster_alive(data_dir / "postmaster.pid"):
         pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)  # type: ignore[attr-defined]
+
+
+def _postmaster_alive(pid_file: Path) -> bool:
+    """Whether the server that wrote ``pid_file`` still runs; False for a file left by a crash or reboot."""
+    try:
+        pid = int(pid_file.read_text(encoding="utf-8").split()[0])
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:  # alive, owned by the server's own user
+        return True
+    return True

@@ -28,11 +28,13 @@ def beam_search(
     beam_size: int = 3,
     max_length: int = 20,
     length_penalty: float = 1.0,
+    ban_repeats: bool = True,
 ) -> BeamOutput:
     """Decode all images in `features` (B, P, E) at once; beam_size 1 is greedy decoding.
 
     Finished hypotheses stay in the beam with a frozen score; the winner per image maximises
-    log p / (words + 1) ** length_penalty (the +1 counts `<end>`).
+    log p / (words + 1) ** length_penalty (the +1 counts `<end>`). ``ban_repeats`` forbids a word
+    right after itself ("flowers flowers flowers ..."), the loop an undertrained decoder falls into.
     """
     if beam_size < 1:
         raise ValueError("beam_size must be >= 1")
@@ -67,6 +69,8 @@ def beam_search(
         vocab = log_probs.size(2)
         # Never emit <unk>, <pad> or <start>: they carry nothing a caption reader can use.
         log_probs[:, :, banned] = float("-inf")
+        if ban_repeats:
+            log_probs.scatter_(2, prev.view(b, k, 1), float("-inf"))  # finished rows are reset below
         # A finished beam can only extend with <pad>, at no cost.
         done_row = torch.full((vocab,), float("-inf"), device=device)
         done_row[PAD_ID] = 0.0

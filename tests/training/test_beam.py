@@ -33,6 +33,7 @@ def greedy(dec: Decoder, feats: torch.Tensor, max_length: int) -> list[int]:
     for _ in range(max_length):
         logits, _, h, c = dec.step(feats, projected, prev, h, c)
         logits[:, [PAD_ID, START_ID, UNK_ID]] = float("-inf")
+        logits[0, int(prev)] = float("-inf")  # no word right after itself
         prev = logits.argmax(1)
         if int(prev) == END_ID:
             break
@@ -89,6 +90,22 @@ def test_unknown_and_special_tokens_are_never_emitted() -> None:
     result = beam_search(dec, torch.randn(4, 4, 64), beam_size=3, max_length=6)
     for row, n in zip(result.tokens, result.lengths, strict=True):
         assert not set(row[: int(n)].tolist()) & {UNK_ID, PAD_ID, START_ID}
+
+
+def test_a_word_never_follows_itself_unless_allowed() -> None:
+    dec = decoder(4)
+    word = 7
+    with torch.no_grad():
+        dec.out.bias[word] += 100.0  # the model would say this word at every step
+    feats = torch.randn(4, 4, 64)
+    for beam in (1, 3):
+        result = beam_search(dec, feats, beam_size=beam, max_length=6)
+        for row, n in zip(result.tokens, result.lengths, strict=True):
+            words = row[: int(n)].tolist()
+            assert word in words
+            assert all(a != b for a, b in zip(words, words[1:], strict=False)), words
+        looping = beam_search(dec, feats, beam_size=beam, max_length=6, ban_repeats=False)
+        assert looping.tokens[0, :3].tolist() == [word, word, word]
 
 
 def test_every_hypothesis_is_returned_and_the_best_is_the_caption() -> None:
