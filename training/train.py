@@ -268,6 +268,7 @@ def train(tc: TrainConfig) -> Path:
             if stop[0]:
                 log.info("early stop: no CIDEr-D gain for %d epochs", tc.patience)
                 break
+        loop.barrier(info)  # rank 0 may still be writing checkpoints; leave the group together
     except (KeyboardInterrupt, _StepLimit) as exc:
         if info.is_main:
             snapshot(out / "last.pt")
@@ -281,10 +282,12 @@ def train(tc: TrainConfig) -> Path:
             raise
         return out / "last.pt"
     finally:
-        if info.is_main and metrics_path.is_file():
-            plot_curves(metrics_path, out / "curves.png")  # once per run: drawing costs ~0.25 s
+        # A rank that tore down its gloo group while rank 0 was still busy was seen to abort at exit
+        # (SIGABRT, "terminate called without an active exception"), so no drawing before this.
         if info.world_size > 1 and dist.is_initialized():
             dist.destroy_process_group()
+        if info.is_main and metrics_path.is_file():
+            plot_curves(metrics_path, out / "curves.png")  # once per run: drawing costs ~0.25 s
     best = out / "best.pt"
     if info.is_main and not best.exists():
         snapshot(best)
