@@ -17,13 +17,20 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.metrics import merge_rows
-from function_app.index_reader import IndexedImage, SearchPlan, search_index
+from function_app.index_reader import (
+    CAPTION_TERMS,
+    QUERY_LEXEMES_CTE,
+    IndexedImage,
+    SearchPlan,
+    indexed_image,
+    search_index,
+)
 from function_app.ranking import RankingOptions, blend, rank_images
 from indexing.bundle import SearchBundle, load_bundle
-from indexing.catalog import split_captions
 from indexing.database import Connection
 from indexing.publish import CaptionedImage, build_index
-from indexing.space import mean_embeddings, nearest_clusters, normalize_rows, project
+from indexing.space import nearest_clusters, normalize_rows, project
+from indexing.stages import encode_groups
 from indexing.text_encoder import OnnxSentenceEncoder
 
 Ranking = list[tuple[str, float]]  # (image id, score), best first, each image once
@@ -32,16 +39,12 @@ SEMANTIC_ONLY = RankingOptions(text_weight=0.0, min_similarity=None)
 # Every row sharing a word with the query (an OR of its lexemes over all of an image's captions), best
 # ts_rank_cd first, with its cosine. It parses every row of the version: fine for an evaluation split,
 # far too slow for the service (docs/benchmarks.md), which ranks only its semantic candidates.
-_TEXT_SEARCH = """
-WITH q AS (
-    SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query
-    FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
-), matches AS (
-    SELECT image_id, name, caption, alternatives, embedding,
-           ts_rank_cd(to_tsvector('english'::regconfig, caption || ' ' || alternatives), q.query, 32) AS rank
+_TEXT_SEARCH = (
+    QUERY_LEXEMES_CTE
+    + f""", matches AS (
+    SELECT image_id, name, caption, alternatives, embedding, ts_rank_cd({CAPTION_TERMS}, q.query, 32) AS rank
     FROM images, q
-    WHERE bundle_version = %(version)s AND q.query IS NOT NULL
-      AND to_tsvector('english'::regconfig, caption || ' ' || alternatives) @@ q.query
+    WHERE bundle_version = %(version)s AND q.query IS NOT NULL AND {CAPTION_TERMS} @@ q.query
     ORDER BY rank DESC, image_id
     LIMIT %(k)s
 )
@@ -49,6 +52,7 @@ SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS s
 FROM matches
 ORDER BY rank DESC, image_id
 """
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,10 @@ class CaptionIndex:
     row_ids: list[str]
     embeddings: np.ndarray  # (R, D) full encoder vectors of the rows, for exact search without PCA
     rows_per_image: int  # the most rows any image has
+
+    def reduce(self, queries: np.ndarray) -> np.ndarray:
+        """Queries (Q, D) in encoder space -> (Q, d) unit vectors in this index's reduced space."""
+        return project(queries, self.bundle.pca_mean, self.bundle.pca_components)
 
 
 def image_of(row_id: str) -> str:
@@ -90,9 +98,7 @@ def build_caption_index(
             CaptionedImage(f"{i}#0", i, texts[0], "evaluation", tuple(texts[1:]))
             for i, texts in captions.items()
         ]
-        groups = list(captions.values())
-        owners = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
-        embeddings = mean_embeddings(encoder.encode([t for g in groups for t in g]), owners, len(groups))
+        embeddings = encode_groups(encoder, list(captions.values()))
     version = build_index(rows, conn=conn, share=share, encoder_dir=encoder_dir, embeddings=embeddings)
     return CaptionIndex(
         version,
@@ -114,7 +120,7 @@ def service_rankings(
 ) -> list[Ranking]:
     """Queries (Q, D) in encoder space and their texts -> rankings by the service's ranking code."""
     bundle = index.bundle
-    reduced = project(queries, bundle.pca_mean, bundle.pca_components)  # (Q, d)
+    reduced = index.reduce(queries)  # (Q, d)
     # The service asks each search for max(k, pool) candidates; so does this, with k the depth.
     pool = max(options.pool, depth * index.rows_per_image)
     options = replace(options, pool=pool)
@@ -151,19 +157,14 @@ def text_search(conn: Connection, version: str, text: str, query: np.ndarray, k:
             {"text": text, "query": np.asarray(query, dtype=np.float32), "version": version, "k": k},
         )
         rows = cur.fetchall()
-    return [
-        IndexedImage(
-            str(r[0]), str(r[1]), str(r[2]), tuple(split_captions(str(r[3]))), float(r[4]), float(r[5])
-        )
-        for r in rows
-    ]
+    return [indexed_image(row[:5], text_rank=float(row[5])) for row in rows]
 
 
 def lexical_rankings(
     conn: Connection, index: CaptionIndex, queries: np.ndarray, texts: Sequence[str], depth: int
 ) -> list[Ranking]:
     """Full-text search alone: only images whose captions share a word with the query."""
-    reduced = project(queries, index.bundle.pca_mean, index.bundle.pca_components)
+    reduced = index.reduce(queries)
     out = []
     for vector, text in zip(reduced, texts, strict=True):
         found = text_search(conn, index.version, text, vector, depth * index.rows_per_image)
@@ -182,7 +183,7 @@ def union_rankings(
     options: RankingOptions,
 ) -> list[Ranking]:
     """The service's blend, but every full-text match competes too, not just the semantic candidates."""
-    reduced = project(queries, index.bundle.pca_mean, index.bundle.pca_components)
+    reduced = index.reduce(queries)
     out = []
     for vector, text in zip(reduced, texts, strict=True):
         semantic = search_index(conn, index.version, vector, depth, plan)

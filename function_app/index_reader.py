@@ -39,15 +39,22 @@ ORDER BY embedding <=> %(query)s
 LIMIT %(k)s
 """
 
-# The query's words as an OR of lexemes (a long query still finds captions sharing one word with it),
-# ranked with ts_rank_cd, whose normalisation 32 maps the rank into [0, 1). Only the given rows (the
-# semantic candidates) are parsed and ranked, so the work per query is bounded whatever the index size.
-_TEXT_RANKS = """
+# ``q.query``: the query's words as an OR of lexemes, so a long query still finds captions sharing one
+# word with it. Ranked with ts_rank_cd, whose normalisation 32 maps the rank into [0, 1).
+QUERY_LEXEMES_CTE = """
 WITH q AS (
     SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query
     FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
-), candidates AS (
-    SELECT image_id, to_tsvector('english'::regconfig, caption || ' ' || alternatives) AS terms
+)"""
+# An image's searchable text: every caption it has.
+CAPTION_TERMS = "to_tsvector('english'::regconfig, caption || ' ' || alternatives)"
+
+# Only the given rows (the semantic candidates) are parsed and ranked, so the work per query is
+# bounded whatever the index size.
+_TEXT_RANKS = (
+    QUERY_LEXEMES_CTE
+    + f""", candidates AS (
+    SELECT image_id, {CAPTION_TERMS} AS terms
     FROM images
     WHERE bundle_version = %(version)s AND image_id = ANY(%(ids)s)
 )
@@ -55,6 +62,7 @@ SELECT image_id, ts_rank_cd(terms, q.query, 32) AS rank
 FROM candidates, q
 WHERE q.query IS NOT NULL AND terms @@ q.query
 """
+)
 
 
 @cache
@@ -110,7 +118,7 @@ def search_index(
                 f"unknown search strategy {plan.strategy!r}; choose one of {', '.join(STRATEGIES)}"
             )
         rows = cur.fetchall()
-    return [_indexed(row) for row in rows]
+    return [indexed_image(row) for row in rows]
 
 
 def text_ranks(conn: Connection, version: str, text: str, image_ids: Sequence[str]) -> dict[str, float]:
@@ -123,7 +131,8 @@ def text_ranks(conn: Connection, version: str, text: str, image_ids: Sequence[st
         return {str(image_id): float(rank) for image_id, rank in cur.fetchall()}
 
 
-def _indexed(row: Sequence[object], text_rank: float = 0.0) -> IndexedImage:
+def indexed_image(row: Sequence[object], text_rank: float = 0.0) -> IndexedImage:
+    """An ``(image_id, name, caption, alternatives, score)`` result row as an IndexedImage."""
     image_id, name, caption, alternatives, score = row
     return IndexedImage(
         str(image_id),

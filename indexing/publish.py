@@ -19,7 +19,8 @@ from indexing.bundle import new_version_name, write_bundle
 from indexing.catalog import join_captions
 from indexing.database import Connection, apply_schema
 from indexing.fit import FittedSpace, fit_space
-from indexing.space import mean_embeddings, nearest_clusters, project
+from indexing.space import nearest_clusters, project
+from indexing.stages import encode_groups
 from indexing.store import RowBatch, insert_new_rows, replace_clusters
 from indexing.text_encoder import CONFIG_FILE, OnnxSentenceEncoder
 from indexing.vector_index import DEFAULT_VECTOR_INDEX, create_vector_index
@@ -62,11 +63,7 @@ def build_index(
         raise ValueError("cannot build an index from zero images")
     if embeddings is None:
         encoder = OnnxSentenceEncoder(encoder_dir)
-        texts = [[image.caption, *image.alternatives] for image in images]
-        owners = np.repeat(np.arange(len(texts)), [len(t) for t in texts])
-        embeddings = mean_embeddings(
-            encoder.encode([t for group in texts for t in group]), owners, len(texts)
-        )
+        embeddings = encode_groups(encoder, [[image.caption, *image.alternatives] for image in images])
     if embeddings.shape[0] != len(images):
         raise ValueError(f"{embeddings.shape[0]} embeddings for {len(images)} images")
     space = fit_space(embeddings, pca_dim=pca_dim, clusters=clusters)
