@@ -267,41 +267,14 @@ def pca_cost(full: np.ndarray, queries: np.ndarray, rows: int) -> list[dict[str,
 
 
 def http_load(dsn: str, share: Path, queries: list[str]) -> list[dict[str, float]]:
-    import subprocess
-    import sys
+    from benchmarks.search_latency import serving
 
-    import httpx
-
-    from benchmarks.search_latency import free_port
-
-    port = free_port()
     env = {**os.environ, "DATABASE_URL": dsn, "MODEL_SHARE_PATH": str(share), "IMAGES_DIR": str(CACHE)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "function_app.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    results = []
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.3)
-        for concurrency in (1, 8, 32):
-            total = min(len(queries), 100) * max(1, concurrency // 4)
-            results.append(load_level(base, queries, concurrency, total))
-    finally:
-        server.terminate()
-        server.wait(10)
-    return results
+    with serving(env) as base:
+        return [
+            load_level(base, queries, concurrency, min(len(queries), 100) * max(1, concurrency // 4))
+            for concurrency in (1, 8, 32)
+        ]
 
 
 def load_level(base: str, queries: list[str], concurrency: int, total: int) -> dict[str, float]:

@@ -19,7 +19,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +124,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def http_latency(env: dict[str, str], queries: list[str], k: int) -> dict[str, tuple[float, float]]:
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[str]:
+    """Run `function_app.cli serve` with ``env`` on a free port until healthy; yields its base URL."""
     import httpx
 
     port = free_port()
@@ -133,33 +136,39 @@ def http_latency(env: dict[str, str], queries: list[str], k: int) -> dict[str, t
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=10) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if client.get("/api/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not become healthy within 60 s")
-                time.sleep(0.2)
-            for query in queries[:20]:  # warm-up
-                client.get("/api/search", params={"q": query, "k": k})
-            parts: dict[str, list[float]] = {"round trip": [], "encode": [], "assign": [], "database": []}
-            for query in queries:
-                started = time.perf_counter()
-                response = client.get("/api/search", params={"q": query, "k": k})
-                parts["round trip"].append(time.perf_counter() - started)
-                response.raise_for_status()
-                timing = response.json()["timing_ms"]
-                for name in ("encode", "assign", "database"):
-                    parts[name].append(timing[name] / 1000)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not become healthy within 60 s")
+            time.sleep(0.2)
+        yield base
     finally:
         server.terminate()
         server.wait(10)
+
+
+def http_latency(env: dict[str, str], queries: list[str], k: int) -> dict[str, tuple[float, float]]:
+    import httpx
+
+    parts: dict[str, list[float]] = {"round trip": [], "encode": [], "assign": [], "database": []}
+    with serving(env) as base, httpx.Client(base_url=base, timeout=10) as client:
+        for query in queries[:20]:  # warm-up
+            client.get("/api/search", params={"q": query, "k": k})
+        for query in queries:
+            started = time.perf_counter()
+            response = client.get("/api/search", params={"q": query, "k": k})
+            parts["round trip"].append(time.perf_counter() - started)
+            response.raise_for_status()
+            timing = response.json()["timing_ms"]
+            for name in ("encode", "assign", "database"):
+                parts[name].append(timing[name] / 1000)
     return {name: ms(values) for name, values in parts.items()}
 
 
