@@ -136,32 +136,19 @@ def _references(
     conn: Connection, index: CaptionIndex, queries: QuerySet, vectors: np.ndarray
 ) -> list[dict[str, object]]:
     """Top-1 captions, cosine only: the search strategies, no PCA, and full-text search alone."""
+    texts = queries.texts
     plans = {
         "IVFFlat probes=8": IVFFLAT,
         "clusters nprobe=1": SearchPlan("clusters", probes=1),
         "exact reduced-dim": EXACT,
     }
-    rows = [
-        report_row(
-            f"generated top-1, {name}",
-            queries,
-            service_rankings(conn, index, vectors, queries.texts, DEPTH, plan),
-        )
+    systems = {
+        f"generated top-1, {name}": service_rankings(conn, index, vectors, texts, DEPTH, plan)
         for name, plan in plans.items()
-    ]
-    rows.append(
-        report_row(
-            "generated top-1, exact full-dim (no PCA)", queries, exact_full_rankings(index, vectors, DEPTH)
-        )
-    )
-    rows.append(
-        report_row(
-            "generated top-1, full-text search only",
-            queries,
-            lexical_rankings(conn, index, vectors, queries.texts, DEPTH),
-        )
-    )
-    return rows
+    }
+    systems["generated top-1, exact full-dim (no PCA)"] = exact_full_rankings(index, vectors, DEPTH)
+    systems["generated top-1, full-text search only"] = lexical_rankings(conn, index, vectors, texts, DEPTH)
+    return [report_row(label, queries, rankings) for label, rankings in systems.items()]
 
 
 def _improvements(
@@ -174,63 +161,31 @@ def _improvements(
 ) -> list[dict[str, object]]:
     """Several captions per image (max-sim rows or one mean row), the hybrid weight, the service default
     and what its approximations cost."""
-    rows = [
-        report_row(
-            f"{label}, exact, cosine only",
-            queries,
-            service_rankings(conn, index, vectors, queries.texts, DEPTH, EXACT),
-        )
+    texts = queries.texts
+    systems = {
+        f"{label}, exact, cosine only": service_rankings(conn, index, vectors, texts, DEPTH, EXACT)
         for label, index in variants.items()
-    ]
+    }
     for weight in HYBRID_WEIGHTS:
-        options = RankingOptions(weight, None)
-        rows.append(
-            report_row(
-                f"{service_label}, exact, hybrid w={weight}",
-                queries,
-                service_rankings(conn, service, vectors, queries.texts, DEPTH, EXACT, options),
-            )
+        systems[f"{service_label}, exact, hybrid w={weight}"] = service_rankings(
+            conn, service, vectors, texts, DEPTH, EXACT, RankingOptions(weight, None)
         )
     default = RankingOptions()
-    union = RankingOptions(default.text_weight, None)
-    rows.append(
-        report_row(
-            f"{service_label}, exact, hybrid w={default.text_weight} + full-text-only candidates",
-            queries,
-            union_rankings(conn, service, vectors, queries.texts, DEPTH, EXACT, union),
-        )
+    w = default.text_weight
+    hybrid = RankingOptions(w, None)
+    systems[f"{service_label}, exact, hybrid w={w} + full-text-only candidates"] = union_rankings(
+        conn, service, vectors, texts, DEPTH, EXACT, hybrid
     )
-    rows.append(
-        report_row(
-            f"{service_label}, IVFFlat probes=8, hybrid w={default.text_weight}",
-            queries,
-            service_rankings(
-                conn,
-                service,
-                vectors,
-                queries.texts,
-                DEPTH,
-                IVFFLAT,
-                RankingOptions(default.text_weight, None),
-            ),
-        )
+    systems[f"{service_label}, IVFFlat probes=8, hybrid w={w}"] = service_rankings(
+        conn, service, vectors, texts, DEPTH, IVFFLAT, hybrid
     )
-    rows.append(
-        report_row(
-            f"{service_label}, exact full-dim (no PCA), cosine only",
-            queries,
-            exact_full_rankings(service, vectors, DEPTH),
-        )
+    systems[f"{service_label}, exact full-dim (no PCA), cosine only"] = exact_full_rankings(
+        service, vectors, DEPTH
     )
-    rows.append(
-        report_row(
-            f"**service default**: {service_label}, exact, hybrid w={default.text_weight}, "
-            f"cutoff {default.min_similarity}",
-            queries,
-            service_rankings(conn, service, vectors, queries.texts, DEPTH, EXACT, default),
-        )
+    systems[f"**service default**: {service_label}, exact, hybrid w={w}, cutoff {default.min_similarity}"] = (
+        service_rankings(conn, service, vectors, texts, DEPTH, EXACT, default)
     )
-    return rows
+    return [report_row(label, queries, rankings) for label, rankings in systems.items()]
 
 
 def evaluate(
