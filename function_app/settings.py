@@ -118,17 +118,10 @@ class Settings:
         if strategy not in STRATEGIES:
             raise SettingsError(f"SEARCH_STRATEGY must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         max_k = integer("SEARCH_MAX_K", MAX_K, 1, 1000)
-        min_similarity_text = (text("SEARCH_MIN_SIMILARITY", str(DEFAULT_MIN_SIMILARITY)) or "").lower()
-        min_similarity = (
-            None if min_similarity_text == "off" else number("SEARCH_MIN_SIMILARITY", DEFAULT_MIN_SIMILARITY)
-        )
-        if min_similarity is not None and not -1.0 <= min_similarity <= 1.0:
-            raise SettingsError(
-                f"SEARCH_MIN_SIMILARITY must be between -1 and 1 or off, got {min_similarity}"
-            )
-        text_weight = number("SEARCH_TEXT_WEIGHT", DEFAULT_TEXT_WEIGHT)
-        if not 0.0 <= text_weight <= 1.0:
-            raise SettingsError(f"SEARCH_TEXT_WEIGHT must be between 0 and 1, got {text_weight}")
+        min_similarity: float | None = None  # SEARCH_MIN_SIMILARITY=off: keep every result
+        if (text("SEARCH_MIN_SIMILARITY") or "").lower() != "off":
+            min_similarity = number("SEARCH_MIN_SIMILARITY", DEFAULT_MIN_SIMILARITY, -1.0, 1.0)
+        text_weight = number("SEARCH_TEXT_WEIGHT", DEFAULT_TEXT_WEIGHT, 0.0, 1.0)
         origins = tuple(o.strip() for o in (text("CORS_ALLOWED_ORIGINS", "") or "").split(",") if o.strip())
         return cls(
             model_share=model_share,

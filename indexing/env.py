@@ -40,11 +40,16 @@ class EnvReader:
             raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
         return value
 
-    def number(self, name: str, default: float) -> float:
+    def number(
+        self, name: str, default: float, low: float = float("-inf"), high: float = float("inf")
+    ) -> float:
         raw = self.text(name)
         if raw is None:
             return default
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
             raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        if not low <= value <= high:  # NaN fails too
+            raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
+        return value

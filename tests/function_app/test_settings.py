@@ -60,6 +60,11 @@ def test_azure_with_entra_postgres_and_blob_images() -> None:
         ({"SEARCH_NPROBE": "eight"}, r"SEARCH_NPROBE must be an integer, got 'eight'"),
         ({"SEARCH_NPROBE": "0"}, r"SEARCH_NPROBE must be between 1 and 100000, got 0"),
         ({"SEARCH_DEFAULT_K": "500"}, r"SEARCH_DEFAULT_K must be between 1 and 100, got 500"),
+        ({"SEARCH_MIN_SIMILARITY": "high"}, r"SEARCH_MIN_SIMILARITY must be a number, got 'high'"),
+        ({"SEARCH_MIN_SIMILARITY": "2"}, r"SEARCH_MIN_SIMILARITY must be between -1 and 1, got 2"),
+        ({"SEARCH_TEXT_WEIGHT": "1.5"}, r"SEARCH_TEXT_WEIGHT must be between 0 and 1, got 1.5"),
+        ({"SEARCH_TEXT_WEIGHT": "nan"}, r"SEARCH_TEXT_WEIGHT must be between 0 and 1, got nan"),
+        ({"SEARCH_EXACT_BELOW": "-5"}, r"SEARCH_EXACT_BELOW must be between 0 and 10000000, got -5"),
         ({"IMAGE_STORE": "ftp"}, r"IMAGE_STORE must be 'folder' or 'blob', got 'ftp'"),
         ({"BUNDLE_CHECK_SECONDS": "soon"}, r"BUNDLE_CHECK_SECONDS must be a number, got 'soon'"),
     ],
@@ -67,3 +72,16 @@ def test_azure_with_entra_postgres_and_blob_images() -> None:
 def test_missing_or_malformed_settings_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+def test_ranking_settings() -> None:
+    default = Settings.from_env({})
+    assert (default.ranking.text_weight, default.ranking.min_similarity, default.exact_below) == (
+        0.3,
+        0.5,
+        10_000,
+    )
+    tuned = Settings.from_env(
+        {"SEARCH_MIN_SIMILARITY": "OFF", "SEARCH_TEXT_WEIGHT": "0", "SEARCH_EXACT_BELOW": "0"}
+    )
+    assert (tuned.ranking.text_weight, tuned.ranking.min_similarity, tuned.exact_below) == (0.0, None, 0)
