@@ -94,3 +94,39 @@ def merge_rows(rows: Sequence[tuple[str, float]], limit: int) -> list[tuple[str,
             if len(merged) == limit:
                 break
     return merged
+
+
+@dataclass(frozen=True)
+class RecallRatio:
+    ratio: float  # Recall@k of a system over Recall@k of a reference on the same queries
+    low: float  # the central ``confidence`` interval of the ratio over bootstrap resamples of the queries
+    high: float
+
+
+def recall_ratio(
+    ranks: Sequence[float],
+    reference_ranks: Sequence[float],
+    *,
+    k: int = 10,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> RecallRatio:
+    """Recall@k of ``ranks`` relative to ``reference_ranks`` (first relevant ranks of the same queries,
+    in the same order), with a paired bootstrap interval: with few queries one query moves the ratio by
+    several points, and the interval says how far."""
+    import numpy as np
+
+    if len(ranks) != len(reference_ranks) or not ranks:
+        raise ValueError(f"need the same queries on both sides, got {len(ranks)} and {len(reference_ranks)}")
+    hits = np.asarray(ranks, dtype=np.float64) <= k  # (Q,)
+    reference = np.asarray(reference_ranks, dtype=np.float64) <= k  # (Q,)
+    if not reference.any():
+        raise ValueError(f"the reference finds nothing in the top {k}: no ratio")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(hits), size=(resamples, len(hits)))  # (S, Q)
+    found, possible = hits[picks].sum(axis=1), reference[picks].sum(axis=1)  # (S,), (S,)
+    ratios = found[possible > 0] / possible[possible > 0]
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return RecallRatio(float(hits.sum() / reference.sum()), float(low), float(high))

@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import json
 import logging
+import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -18,8 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.metrics import evaluate_rankings
-from evaluation.queries import QuerySet, all_caption_queries, caption_texts, nonsense_queries, paired_ceiling
+from evaluation.metrics import evaluate_rankings, first_relevant_rank, recall_ratio
+from evaluation.queries import (
+    QuerySet,
+    all_caption_queries,
+    caption_texts,
+    keyword_queries,
+    nonsense_queries,
+    paired_ceiling,
+)
 from evaluation.retrieval import (
     CaptionIndex,
     Ranking,
@@ -41,6 +49,7 @@ IVFFLAT = SearchPlan("ivfflat", probes=8)  # the service's strategy from 10,000 
 EXACT = SearchPlan("exact")  # the service's strategy below 10,000 images (SEARCH_EXACT_BELOW)
 DEFAULT_PLAN = EXACT
 HYBRID_WEIGHTS = (0.1, 0.2, 0.3, 0.5)
+CEILING = "human ceiling, exact full-dim"
 CUTOFFS = (0.2, 0.3, 0.4, 0.5, 0.6)
 
 
@@ -78,8 +87,32 @@ def generate_captions(
 
 
 def report_row(system: str, queries: QuerySet, rankings: Sequence[Ranking]) -> dict[str, object]:
-    report = evaluate_rankings([[i for i, _ in r] for r in rankings], queries.relevant, depth=DEPTH)
-    return {"set": queries.name, "system": system, **asdict(report)}
+    ids = [[i for i, _ in r] for r in rankings]
+    report = evaluate_rankings(ids, queries.relevant, depth=DEPTH)
+    ranks = [first_relevant_rank(r, rel) for r, rel in zip(ids, queries.relevant, strict=True)]
+    return {
+        "set": queries.name,
+        "system": system,
+        **asdict(report),
+        "ranks": [None if math.isinf(rank) else rank for rank in ranks],  # per query; None: not found
+    }
+
+
+def ceiling_ratios(rows: Sequence[dict[str, object]]) -> list[dict[str, object]]:
+    """Each system's Recall@10 over the human ceiling's on the same queries, with a 95 % interval."""
+    ceilings = {row["set"]: row for row in rows if row["system"] == CEILING}
+    out = []
+    for row in rows:
+        ceiling = ceilings.get(row["set"])
+        if ceiling is None or row is ceiling:
+            continue
+        ratio = recall_ratio(_ranks(row), _ranks(ceiling), k=10)
+        out.append({"set": row["set"], "system": row["system"], **asdict(ratio)})
+    return out
+
+
+def _ranks(row: dict[str, object]) -> list[float]:
+    return [math.inf if rank is None else float(rank) for rank in row["ranks"]]  # type: ignore[attr-defined]
 
 
 def format_table(rows: Sequence[dict[str, object]]) -> str:
@@ -126,10 +159,15 @@ def cutoff_table(
     return rows
 
 
-def drop_unknown(texts: Sequence[str]) -> list[str]:
-    """Captions without the captioner's ``<unk>`` word (meaningless to the encoder), deduplicated."""
-    cleaned = (" ".join(w for w in text.split() if w != UNK) for text in texts)
-    return list(dict.fromkeys(t for t in cleaned if t)) or [UNK]
+def drop_unknown(captions: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """(text, score) captions without the captioner's ``<unk>`` word (meaningless to the encoder),
+    deduplicated keeping the best score."""
+    kept: dict[str, float] = {}
+    for text, score in captions:
+        cleaned = " ".join(w for w in text.split() if w != UNK)
+        if cleaned and cleaned not in kept:
+            kept[cleaned] = score
+    return list(kept.items()) or [(UNK, 0.0)]
 
 
 def _references(
@@ -202,33 +240,42 @@ def evaluate(
     encoder = OnnxSentenceEncoder(encoder_dir)
     everything = all_caption_queries(images)
     ceiling_captions, paired = paired_ceiling(images)
-    vectors = {q.name: encoder.encode(q.texts) for q in (everything, paired)}
+    against_ceiling = [q for q in (paired, keyword_queries(images, ceiling_captions)) if q.texts]
+    query_sets = [everything, *against_ceiling]
+    vectors = {q.name: encoder.encode(q.texts) for q in query_sets}
 
-    def index_of(captions: dict[str, list[str]], row_per_caption: bool = False) -> CaptionIndex:
+    def index_of(
+        captions: dict[str, list[str]],
+        scores: dict[str, list[float]] | None = None,
+        row_per_caption: bool = False,
+    ) -> CaptionIndex:
         return build_caption_index(
-            conn, share, encoder_dir, encoder, captions, row_per_caption=row_per_caption
+            conn, share, encoder_dir, encoder, captions, scores=scores, row_per_caption=row_per_caption
         )
 
-    def top(m: int) -> dict[str, list[str]]:
-        return {i: drop_unknown([t for t, _ in c[:m]]) for i, c in generated.items()}
+    def top(m: int) -> tuple[dict[str, list[str]], dict[str, list[float]]]:
+        kept = {i: drop_unknown(c[:m]) for i, c in generated.items()}
+        return {i: [t for t, _ in c] for i, c in kept.items()}, {
+            i: [s for _, s in c] for i, c in kept.items()
+        }
 
-    top1 = index_of(top(1))
+    top1 = index_of(top(1)[0])
     ceiling = index_of({image_id: [text] for image_id, text in ceiling_captions.items()})
     variants: dict[str, CaptionIndex] = {}
     for m in (b for b in beams if b > 1):
-        variants[f"generated top-{m}, row per caption, max-sim"] = index_of(top(m), row_per_caption=True)
-        variants[f"generated top-{m}, mean embedding"] = index_of(top(m))
+        texts, scores = top(m)
+        variants[f"generated top-{m}, row per caption, max-sim"] = index_of(texts, row_per_caption=True)
+        variants[f"generated top-{m}, mean embedding"] = index_of(texts)
+        variants[f"generated top-{m}, beam-weighted mean"] = index_of(texts, scores)
     widest = max(beams)
-    service_label = f"generated top-{widest}, mean embedding"  # the index the service builds
+    service_label = f"generated top-{widest}, beam-weighted mean"  # the index the service builds
     service = variants.get(service_label, top1)
 
     rows: list[dict[str, object]] = []
-    for queries in (everything, paired):
+    for queries in query_sets:
         q = vectors[queries.name]
-        if queries is paired:
-            rows.append(
-                report_row("human ceiling, exact full-dim", queries, exact_full_rankings(ceiling, q, DEPTH))
-            )
+        if queries in against_ceiling:
+            rows.append(report_row(CEILING, queries, exact_full_rankings(ceiling, q, DEPTH)))
             rows.append(
                 report_row(
                     "human ceiling, service default",
@@ -248,7 +295,7 @@ def evaluate(
         encoder.encode(junk_texts),
         RankingOptions(),
     )
-    return {"rows": rows, "cutoff": cutoff, "service_index": service_label}
+    return {"rows": rows, "ratios": ceiling_ratios(rows), "cutoff": cutoff, "service_index": service_label}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
         f"checkpoint {args.checkpoint}, encoder {result['encoder']}, split {args.split}, {len(images)} images"
     )
     print(format_table(result["rows"]))  # type: ignore[arg-type]
+    print("\nRecall@10 against the human ceiling's on the same queries (95 % bootstrap interval):")
+    print("| queries | system | ratio | interval |")
+    print("|---|---|---|---|")
+    for row in result["ratios"]:  # type: ignore[attr-defined]
+        print(f"| {row['set']} | {row['system']} | {row['ratio']:.0%} | {row['low']:.0%}–{row['high']:.0%} |")
     print(f"\nrelevance cutoff ({result['service_index']}, exact, hybrid; 200 nonsense queries):")
     print("| threshold | R@10 | real results@10 | nonsense results@10 | nonsense empty |")
     print("|---|---|---|---|---|")

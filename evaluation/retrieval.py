@@ -79,12 +79,14 @@ def build_caption_index(
     encoder: OnnxSentenceEncoder,
     captions: Mapping[str, Sequence[str]],
     *,
+    scores: Mapping[str, Sequence[float]] | None = None,
     row_per_caption: bool = False,
 ) -> CaptionIndex:
     """Encode, fit PCA + K-means, store and publish the captions like the indexer does.
 
     One row per image with all its captions (the first is shown, the others are alternatives), embedded
-    as their normalised mean; ``row_per_caption`` stores each caption as its own row instead.
+    as their normalised mean, weighted by their beam ``scores`` where given; ``row_per_caption`` stores
+    each caption as its own row instead.
     """
     if row_per_caption:
         rows = [
@@ -98,7 +100,9 @@ def build_caption_index(
             CaptionedImage(f"{i}#0", i, texts[0], "evaluation", tuple(texts[1:]))
             for i, texts in captions.items()
         ]
-        embeddings = encode_groups(encoder, list(captions.values()))
+        embeddings = encode_groups(
+            encoder, list(captions.values()), scores=None if scores is None else [scores[i] for i in captions]
+        )
     version = build_index(rows, conn=conn, share=share, encoder_dir=encoder_dir, embeddings=embeddings)
     return CaptionIndex(
         version,

@@ -36,6 +36,8 @@ class CaptionedImage:
     caption: str
     captioner: str = ""
     alternatives: tuple[str, ...] = ()  # the captioner's other captions of the image, best first
+    # Length-normalised log-probabilities of the caption and each alternative; empty: weigh them equally.
+    scores: tuple[float, ...] = ()
 
 
 def image_identity(location: str, name: str, etag: str) -> str:
@@ -63,7 +65,11 @@ def build_index(
         raise ValueError("cannot build an index from zero images")
     if embeddings is None:
         encoder = OnnxSentenceEncoder(encoder_dir)
-        embeddings = encode_groups(encoder, [[image.caption, *image.alternatives] for image in images])
+        embeddings = encode_groups(
+            encoder,
+            [[image.caption, *image.alternatives] for image in images],
+            scores=[image.scores or (0.0,) * (1 + len(image.alternatives)) for image in images],
+        )
     if embeddings.shape[0] != len(images):
         raise ValueError(f"{embeddings.shape[0]} embeddings for {len(images)} images")
     space = fit_space(embeddings, pca_dim=pca_dim, clusters=clusters)

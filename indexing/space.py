@@ -33,9 +33,25 @@ def nearest_clusters(vectors: np.ndarray, centroids: np.ndarray, count: int = 1)
     return np.take_along_axis(nearest, order, axis=1)
 
 
-def mean_embeddings(embeddings: np.ndarray, owners: np.ndarray, count: int) -> np.ndarray:
-    """(M, D) unit vectors owned by ``owners`` (M,) in [0, count) -> (count, D) normalised means."""
+def mean_embeddings(
+    embeddings: np.ndarray, owners: np.ndarray, count: int, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """(M, D) unit vectors owned by ``owners`` (M,) in [0, count) -> (count, D) normalised means,
+    weighted by ``weights`` (M,) where given."""
+    weighted = embeddings if weights is None else embeddings * np.asarray(weights, dtype=np.float64)[:, None]
     sums = np.zeros((count, embeddings.shape[1]), dtype=np.float64)
-    np.add.at(sums, owners, embeddings)
+    np.add.at(sums, owners, weighted)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+def beam_weights(scores: np.ndarray) -> np.ndarray:
+    """One image's beam captions, scored by length-normalised log-probability (K,) -> weights (K,)
+    summing to 1: their softmax, so each caption counts as much as the captioner believes it."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size == 0:
+        raise ValueError("no caption scores to weight")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"caption scores must be finite log-probabilities, got {scores.tolist()}")
+    exp = np.exp(scores - scores.max())
+    return exp / exp.sum()

@@ -29,6 +29,8 @@ class ImageRecord:
     path: str  # relative to the dataset's image root, '/'-separated
     split: str
     captions: tuple[tuple[str, ...], ...]
+    # Human-written tags, not captions: never trained on; the retrieval evaluation asks with them.
+    keywords: tuple[str, ...] = ()
 
 
 def tokenize(text: str) -> list[str]:
@@ -62,7 +64,7 @@ def load_karpathy(path: Path) -> list[ImageRecord]:
             for s in img["sentences"]
         )
         image_id = str(img.get("cocoid", img.get("imgid", i)))
-        records.append(ImageRecord(image_id, rel, split, captions))
+        records.append(ImageRecord(image_id, rel, split, captions, tuple(img.get("keywords", ()))))
     return records
 
 
@@ -89,16 +91,17 @@ def write_karpathy(path: Path, records: Sequence[ImageRecord], dataset: str) -> 
     images = []
     for i, r in enumerate(records):
         folder, _, name = r.path.rpartition("/")
-        images.append(
-            {
-                "imgid": i,
-                "cocoid": r.image_id,
-                "filepath": folder,
-                "filename": name,
-                "split": r.split,
-                "sentences": [{"tokens": list(c), "raw": " ".join(c)} for c in r.captions],
-            }
-        )
+        image: dict[str, Any] = {
+            "imgid": i,
+            "cocoid": r.image_id,
+            "filepath": folder,
+            "filename": name,
+            "split": r.split,
+            "sentences": [{"tokens": list(c), "raw": " ".join(c)} for c in r.captions],
+        }
+        if r.keywords:
+            image["keywords"] = list(r.keywords)
+        images.append(image)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps({"dataset": dataset, "images": images}), encoding="utf-8")
 

@@ -4,7 +4,9 @@
 
 Captions come from each drawing's own metadata: `dc:title` and the first sentence of
 `dc:description`, cleaned (e-mail addresses, URLs, author names, "(B and W)" style tags, collection
-names and non-English text dropped). Where neither survives, the `rdf:li` keywords make the caption.
+names and non-English text dropped). Where neither survives, the `rdf:li` keywords make the caption;
+otherwise they are kept beside the captions as the image's `keywords` (never trained on: the retrieval
+evaluation asks with them).
 Splits are a hash of the SVG's path, so they never change between runs.
 """
 
@@ -155,16 +157,24 @@ def captions_for(
             out.append(words)
             sources.append(source)
     if not out:
-        author = set(tokenize(meta.creator))
-        kws = [
-            w for k in meta.keywords if "_" not in k and "theme" not in k for w in clean_text(k, meta.creator)
-        ]
-        kws = [w for w in dict.fromkeys(kws) if w not in _NOISE_KEYWORDS and w not in author]
-        kws = [w for w in kws if dictionary is None or w in dictionary][:6]
+        kws = keyword_words(meta, dictionary)[:6]
         if kws:
             out.append(tuple(kws))
             sources.append("keywords")
     return out, "+".join(sources)
+
+
+def keyword_words(meta: SvgMeta, dictionary: frozenset[str] | None) -> list[str]:
+    """The drawing's `rdf:li` keywords as distinct English words, without file-type noise or its author."""
+    author = set(tokenize(meta.creator))
+    words = [
+        w for k in meta.keywords if "_" not in k and "theme" not in k for w in clean_text(k, meta.creator)
+    ]
+    return [
+        w
+        for w in dict.fromkeys(words)
+        if w not in _NOISE_KEYWORDS and w not in author and (dictionary is None or w in dictionary)
+    ]
 
 
 def generic_texts(
@@ -250,7 +260,7 @@ def build_openclipart(
             skipped["no usable caption"] += 1
             continue
         rel = path.relative_to(svg_root).as_posix()
-        candidates.append((path, rel, caps, source))
+        candidates.append((path, rel, caps, source, tuple(keyword_words(meta, dictionary))))
     if limit is not None:  # a fixed sample across all categories, independent of the split hash
         candidates = sorted(candidates, key=lambda c: hashlib.sha1(f"sample:{c[1]}".encode()).digest())[
             :limit
@@ -258,7 +268,7 @@ def build_openclipart(
         candidates.sort(key=lambda c: c[1])
     jobs = [
         (p, out_dir / "images" / Path(rel).with_suffix(".png"), size, timeout_s)
-        for p, rel, _, _ in candidates
+        for p, rel, _, _, _ in candidates
     ]
     failed: dict[Path, str] = {}
     with Pool(workers) as pool:
@@ -269,13 +279,15 @@ def build_openclipart(
                 failed[svg] = err
                 log.warning("skipping %s: %s", svg, err)
     records = []
-    for path, rel, caps, source in candidates:
+    for path, rel, caps, source, keywords in candidates:
         if path in failed:
             skipped["render error" if "Timeout" not in failed[path] else "render timeout"] += 1
             continue
         sources[source] += 1
         png_rel = "images/" + Path(rel).with_suffix(".png").as_posix()
-        records.append(ImageRecord(rel, png_rel, split_for(rel, VAL_FRACTION, TEST_FRACTION), tuple(caps)))
+        split = split_for(rel, VAL_FRACTION, TEST_FRACTION)
+        tags = () if source == "keywords" else keywords  # already the caption otherwise
+        records.append(ImageRecord(rel, png_rel, split, tuple(caps), tags))
     dataset = out_dir / "dataset.json"
     write_karpathy(dataset, records, "openclipart")
     stats = corpus_stats(records, len(files), len(unique), skipped, sources)

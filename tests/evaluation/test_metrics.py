@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from evaluation.metrics import average_precision, evaluate_rankings, first_relevant_rank, median, merge_rows
+from evaluation.metrics import (
+    average_precision,
+    evaluate_rankings,
+    first_relevant_rank,
+    median,
+    merge_rows,
+    recall_ratio,
+)
 
 
 def test_first_relevant_rank() -> None:
@@ -54,3 +61,23 @@ def test_merge_rows_keeps_each_image_at_its_best_score() -> None:
     rows = [("a", 0.9), ("b", 0.8), ("a", 0.7), ("c", 0.6), ("b", 0.5)]
     assert merge_rows(rows, limit=10) == [("a", 0.9), ("b", 0.8), ("c", 0.6)]
     assert merge_rows(rows, limit=2) == [("a", 0.9), ("b", 0.8)]
+
+
+def test_recall_ratio_against_the_reference_with_a_bootstrap_interval() -> None:
+    reference = [1.0] * 10 + [math.inf] * 2  # finds 10 of 12
+    system = [1.0] * 7 + [50.0] * 3 + [math.inf] * 2  # finds 7 of those 10
+    result = recall_ratio(system, reference, k=10, resamples=2000, seed=1)
+    assert result.ratio == pytest.approx(0.7)
+    assert 0.35 < result.low < 0.7 < result.high <= 1.0
+    assert recall_ratio(system, reference, k=10, resamples=2000, seed=1) == result  # fixed by seed
+    same = recall_ratio(reference, reference, k=10, resamples=500)
+    assert (same.ratio, same.low, same.high) == (1.0, 1.0, 1.0)
+    # A system can beat its reference on some queries: the ratio is not capped at 1.
+    assert recall_ratio([1.0, 1.0], [1.0, 20.0], k=10).ratio == 2.0
+
+
+def test_recall_ratio_needs_matching_queries_and_a_reference_that_finds_something() -> None:
+    with pytest.raises(ValueError, match="same queries"):
+        recall_ratio([1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="finds nothing"):
+        recall_ratio([1.0], [math.inf])

@@ -18,6 +18,10 @@ def test_quality_script_end_to_end(
     pg_admin_dsn: str, encoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     dataset = make_shapes_dataset(tmp_path / "shapes", n_images=40, image_px=32)
+    data = json.loads(dataset.read_text(encoding="utf-8"))
+    for image in data["images"]:  # tags like openclipart's: "shape red circle"
+        image["keywords"] = ["shape", *image["sentences"][1]["tokens"]]
+    dataset.write_text(json.dumps(data), encoding="utf-8")
     checkpoint = write_tiny_checkpoint(tmp_path / "tiny.pt")
     argv = [
         "--dataset", str(dataset), "--checkpoint", str(checkpoint), "--split", "train", "--beams", "1,2",
@@ -29,6 +33,7 @@ def test_quality_script_end_to_end(
     rows = {(row["set"], row["system"]): row for row in result["rows"]}
     assert ("all", "generated top-1, IVFFlat probes=8") in rows
     assert ("all", "generated top-2, mean embedding, exact, cosine only") in rows
+    assert ("all", "generated top-2, beam-weighted mean, exact, cosine only") in rows
     assert ("all", "generated top-2, row per caption, max-sim, exact, cosine only") in rows
     assert ("all", "generated top-1, full-text search only") in rows
     assert any("full-text-only candidates" in system for _, system in rows)
@@ -41,11 +46,24 @@ def test_quality_script_end_to_end(
     ceiling = rows[("paired", "human ceiling, exact full-dim")]
     assert ceiling["queries"] >= 5
     assert ceiling["recall"]["1"] == 1.0
+    keywords = rows[("keywords", "human ceiling, exact full-dim")]
+    assert keywords["queries"] >= 5 and keywords["recall"]["5"] == 1.0
+    assert ("keywords", "generated top-1, exact full-dim (no PCA)") in rows
     # The untrained captioner's captions share no meaning with the queries: well under the ceiling.
     assert rows[("paired", "generated top-1, exact full-dim (no PCA)")]["recall"]["1"] < 1.0
     assert not math.isnan(rows[("all", "generated top-1, full-text search only")]["mean_results"])
     assert len(result["cutoff"]) >= 2
+    generated = rows[("paired", "generated top-1, exact full-dim (no PCA)")]
+    assert len(generated["ranks"]) == generated["queries"]
+    ratios = {(r["set"], r["system"]): r for r in result["ratios"]}
+    assert {name for name, _ in ratios} == {"paired", "keywords"}
+    found, ceiling_found = (
+        sum(r is not None and r <= 10 for r in row["ranks"]) for row in (generated, ceiling)
+    )
+    ratio = ratios[("paired", "generated top-1, exact full-dim (no PCA)")]
+    assert ratio["ratio"] == pytest.approx(found / ceiling_found)
+    assert 0.0 <= ratio["low"] <= ratio["ratio"] <= ratio["high"]
     out = capsys.readouterr().out
-    assert "| queries | system |" in out and "relevance cutoff" in out
+    assert "| queries | system |" in out and "relevance cutoff" in out and "bootstrap interval" in out
     cache = json.loads((tmp_path / "out" / "captions.json").read_text(encoding="utf-8"))
     assert len(cache["captions"]) == result["images"]  # the next run reuses them instead of captioning

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evaluation.queries import all_caption_queries, nonsense_queries, paired_ceiling
+from evaluation.queries import all_caption_queries, keyword_queries, nonsense_queries, paired_ceiling
 from training.data import ImageRecord
 
 
@@ -38,3 +38,18 @@ def test_paired_ceiling_never_indexes_a_query_text() -> None:
 def test_nonsense_queries_are_fixed_by_seed() -> None:
     assert nonsense_queries(5, seed=3) == nonsense_queries(5, seed=3)
     assert len(set(nonsense_queries(50))) > 45
+
+
+def test_keyword_queries_ask_with_tags_and_never_with_an_indexed_caption() -> None:
+    records = [
+        ImageRecord("1", "1.png", "test", (("red", "star"),), keywords=("shape", "red")),
+        ImageRecord("2", "2.png", "test", (("crimson", "star"),), keywords=("shape", "red")),
+        ImageRecord("3", "3.png", "test", (("blue", "house"),), keywords=("red", "star")),
+        ImageRecord("4", "4.png", "test", (("green", "tree"),)),
+    ]
+    indexed, _ = paired_ceiling(records)
+    queries = keyword_queries(records, indexed)
+    assert queries.name == "keywords"
+    # "red star" is image 1's indexed caption: asking it would be a leak.
+    assert queries.texts == ["shape red"]
+    assert queries.relevant == [frozenset({"1", "2"})]

@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import psycopg2
 import pytest
 
@@ -152,14 +153,14 @@ def test_a_refit_that_cannot_write_the_bundle_keeps_the_active_one(
     db.close()
 
 
-def test_each_image_keeps_its_beam_captions_and_their_mean_embedding(
+def test_each_image_keeps_its_beam_captions_and_their_probability_weighted_mean_embedding(
     fresh_dsn: str, tmp_path: Path, encoder_dir: Path, tiny_models: Models
 ) -> None:
     from PIL import Image
 
     from indexing.catalog import split_captions
     from indexing.models import onnx_encoder
-    from indexing.space import normalize_rows
+    from indexing.space import beam_weights, normalize_rows
 
     images, share = tmp_path / "images", tmp_path / "share"
     names = make_shapes(images, 10)
@@ -179,13 +180,16 @@ def test_each_image_keeps_its_beam_captions_and_their_mean_embedding(
         [Image.open(images / name) for name in sorted(names)], beam_size=4, max_length=8
     )
     encoder = onnx_encoder(encoder_dir)
-    some_alternatives = False
+    unlike_plain_mean = 0
     for (name, caption, alternatives, embedding), result in zip(catalog_rows, expected, strict=True):
         others = split_captions(alternatives)
         assert caption == result.text
         assert others == [text for text, _ in result.alternatives[:2]]
-        some_alternatives = some_alternatives or bool(others)
-        mean = normalize_rows(encoder.encode([caption, *others]).mean(axis=0, keepdims=True))[0]
-        stored = [float(x) for x in embedding.strip("[]").split(",")]
-        assert abs(float(mean @ stored) - 1.0) < 1e-4, name
-    assert some_alternatives
+        vectors = encoder.encode([caption, *others])  # (K, D)
+        weights = beam_weights(np.array([result.score, *(s for _, s in result.alternatives[:2])]))
+        weighted = normalize_rows((weights[:, None] * vectors).sum(axis=0, keepdims=True))[0]
+        plain = normalize_rows(vectors.mean(axis=0, keepdims=True))[0]
+        stored = np.array([float(x) for x in embedding.strip("[]").split(",")])
+        assert abs(float(weighted @ stored) - 1.0) < 1e-5, name
+        unlike_plain_mean += float(plain @ stored) < 1 - 1e-4
+    assert unlike_plain_mean > 0

@@ -45,7 +45,7 @@ def test_karpathy_reader_maps_restval_to_train(tmp_path: Path) -> None:
 
 def test_write_then_read_round_trips(tmp_path: Path) -> None:
     recs = [
-        ImageRecord("x1", "imgs/one.png", "val", (("red", "star"),)),
+        ImageRecord("x1", "imgs/one.png", "val", (("red", "star"),), keywords=("shape", "red")),
         ImageRecord("x2", "two.png", "train", ()),
     ]
     write_karpathy(tmp_path / "d.json", recs, "test")

@@ -69,7 +69,9 @@ def test_build_dedupes_rasterises_and_splits(tmp_path: Path) -> None:
     (root / "animals").mkdir()
     (root / "food" / "apple.svg").write_text(svg("Red apple", creator="Jo"))
     (root / "food" / "apple_copy.svg").write_text(svg("Red apple", creator="Jo"))  # same bytes: dropped
-    (root / "food" / "pear.svg").write_text(svg("Green fruit", colour="green"))
+    (root / "food" / "pear.svg").write_text(
+        svg("Green fruit", colour="green", keywords=("fruit", "svg", "tree"))
+    )
     (root / "animals" / "lucertola.svg").write_text(svg("Lucertola", keywords=("lizard",)))
     (root / "animals" / "nothing.svg").write_text(svg())
     words = tmp_path / "words.txt"
@@ -78,6 +80,8 @@ def test_build_dedupes_rasterises_and_splits(tmp_path: Path) -> None:
     records = {r.image_id: r for r in load_karpathy(dataset)}
     assert set(records) == {"food/apple.svg", "food/pear.svg", "animals/lucertola.svg"}
     assert records["animals/lucertola.svg"].captions == (("lizard",),)
+    assert records["animals/lucertola.svg"].keywords == ()  # they are its caption already
+    assert records["food/pear.svg"].keywords == ("fruit", "tree")  # beside the caption, noise dropped
     img = Image.open(dataset.parent / records["food/pear.svg"].path)
     assert img.size == (32, 32) and img.mode == "RGB"
     assert img.getpixel((0, 0)) == (255, 255, 255)  # letterboxed on white
