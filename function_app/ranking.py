@@ -18,8 +18,8 @@ import numpy as np
 from function_app.index_reader import IndexedImage, SearchPlan, search_index, text_ranks
 from indexing.database import Connection
 
-DEFAULT_TEXT_WEIGHT = 0.3
-DEFAULT_MIN_SIMILARITY = 0.5
+DEFAULT_TEXT_WEIGHT = 0.2
+DEFAULT_MIN_SIMILARITY = 0.55
 DEFAULT_POOL = 50
 
 

@@ -59,6 +59,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     max_steps: int | None = None  # stop (as if interrupted) after this many steps in this process
     resume: str | None = None
+    # Start from this checkpoint's weights with a fresh optimizer and epoch count, e.g. to fine-tune the
+    # encoder of a run trained on cached features: same vocabulary and sizes, fine_tune_blocks may differ.
+    init_from: str | None = None
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields except vocab_size
 
     def to_dict(self) -> dict[str, Any]:
@@ -195,6 +198,11 @@ def train(tc: TrainConfig) -> Path:
     model = ShowAttendTell(config).to(device)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
+    elif tc.init_from:
+        start = read_checkpoint(Path(tc.init_from))
+        check_vocab(start, vocab)
+        check_config(start, config, ignore=("pretrained", "fine_tune_blocks"))
+        model.load_state_dict(start["model"])
     from_features = config.fine_tune_blocks == 0
 
     train_ds, val_feats = _datasets(tc, model, train_recs, val_recs, vocab, device, info)
@@ -344,6 +352,11 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--image-root")
     p.add_argument("--cache-dir")
     p.add_argument("--resume", help="checkpoint to continue from (e.g. RUN/last.pt)")
+    p.add_argument(
+        "--init-from",
+        help="start from this checkpoint's weights with a fresh optimizer (e.g. a frozen-encoder run's "
+        "best.pt, to fine-tune its encoder with --fine-tune-blocks)",
+    )
     for name, typ in [
         ("epochs", int),
         ("batch-size", int),

@@ -55,12 +55,17 @@ def test_quality_script_end_to_end(
     assert len(result["cutoff"]) >= 2
     generated = rows[("paired", "generated top-1, exact full-dim (no PCA)")]
     assert len(generated["ranks"]) == generated["queries"]
-    ratios = {(r["set"], r["system"]): r for r in result["ratios"]}
-    assert {name for name, _ in ratios} == {"paired", "keywords"}
+    ratios = {(r["set"], r["system"], r["against"]): r for r in result["ratios"]}
+    assert {name for name, _, _ in ratios} == {"paired", "keywords"}
+    service = [key for key in ratios if key[0] == "paired" and key[1].startswith("**service default**")]
+    assert sorted(against for _, _, against in service) == [
+        "human ceiling, exact full-dim",
+        "human ceiling, service default",
+    ]
     found, ceiling_found = (
         sum(r is not None and r <= 10 for r in row["ranks"]) for row in (generated, ceiling)
     )
-    ratio = ratios[("paired", "generated top-1, exact full-dim (no PCA)")]
+    ratio = ratios[("paired", "generated top-1, exact full-dim (no PCA)", "human ceiling, exact full-dim")]
     assert ratio["ratio"] == pytest.approx(found / ceiling_found)
     assert 0.0 <= ratio["low"] <= ratio["ratio"] <= ratio["high"]
     out = capsys.readouterr().out

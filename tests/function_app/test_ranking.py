@@ -49,7 +49,9 @@ def test_cutoff_drops_weak_images_unless_they_share_a_word() -> None:
 
 
 def test_k_limits_and_ties_break_by_id() -> None:
-    ranked = blend([image("b", 0.5), image("a", 0.5), image("c", 0.4)], [], 2, RankingOptions())
+    ranked = blend(
+        [image("b", 0.5), image("a", 0.5), image("c", 0.4)], [], 2, RankingOptions(min_similarity=None)
+    )
     assert [r.image.image_id for r in ranked] == ["a", "b"]
 
 

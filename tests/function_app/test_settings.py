@@ -77,8 +77,8 @@ def test_missing_or_malformed_settings_name_the_variable(env: dict[str, str], me
 def test_ranking_settings() -> None:
     default = Settings.from_env({})
     assert (default.ranking.text_weight, default.ranking.min_similarity, default.exact_below) == (
-        0.3,
-        0.5,
+        0.2,
+        0.55,
         10_000,
     )
     tuned = Settings.from_env(

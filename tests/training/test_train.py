@@ -120,3 +120,30 @@ def test_fine_tuning_trains_the_top_encoder_block_from_images(shapes_json: Path,
     conv = "encoder.backbone.body.1.0.weight"
     assert not torch.equal(before[conv], after[conv])  # fine-tuned
     assert (tmp_path / "ft" / "best.pt").is_file()
+
+
+def test_init_from_starts_from_a_checkpoint_with_a_fresh_optimizer(
+    tiny_run: Path, shapes_json: Path, tmp_path: Path
+) -> None:
+    start = read_checkpoint(tiny_run / "best.pt")
+    cfg = tiny_config(shapes_json, tmp_path / "init", epochs=1)
+    fine_tune = {**cfg.model, "fine_tune_blocks": 1}
+    still = tiny_config(
+        shapes_json, tmp_path / "init", epochs=1, lr=0.0, encoder_lr=0.0, init_from=str(tiny_run / "best.pt"),
+        model=fine_tune,
+    )  # fmt: skip
+    train(still)
+    after = read_checkpoint(tmp_path / "init" / "last.pt")
+    assert after["epoch"] == 1 and after["model_config"]["fine_tune_blocks"] == 1  # a new run, not a resume
+    decoder = [name for name in start["model"] if name.startswith("decoder.")]
+    assert decoder and all(
+        torch.equal(start["model"][n], after["model"][n]) for n in decoder
+    )  # lr 0 kept them
+    wider = tiny_config(
+        shapes_json,
+        tmp_path / "wider",
+        init_from=str(tiny_run / "best.pt"),
+        model={**fine_tune, "decoder_dim": 64},
+    )
+    with pytest.raises(CheckpointMismatch, match="config differs: decoder_dim 48 vs 64"):
+        train(wider)
