@@ -4,7 +4,7 @@ The PCA is uncentered (a truncated SVD of the embeddings themselves, not of thei
 corpus mean). Search ranks by cosine in the reduced space, and the projection should keep the original
 cosine's order: after centering, the dot product of a query with a row loses the row's own similarity
 to the corpus mean, which re-orders rows however many dimensions are kept. On the openclipart splits
-the centered PCA cost 2 to 4 points of Recall@10 against exact search; this costs 0 to 1
+the centered PCA cost up to 3.6 points of Recall@10 against exact search; this costs up to 1.5
 (docs/quality.md). The bundle keeps its ``pca_mean`` field, zero here.
 """
 
