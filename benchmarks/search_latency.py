@@ -184,7 +184,7 @@ def main() -> None:
 
     import tempfile
 
-    from function_app.ranking import DEFAULT_MIN_SIMILARITY, DEFAULT_TEXT_WEIGHT
+    from function_app.ranking import DEFAULT_ANSWER_SIMILARITY, DEFAULT_MIN_SIMILARITY, DEFAULT_TEXT_WEIGHT
     from function_app.settings import DEFAULT_NPROBE, DEFAULT_STRATEGY
     from indexing.database import start_embedded_postgres
     from indexing.encoder_export import ensure_encoder_export
@@ -215,7 +215,7 @@ def main() -> None:
         "beside cosine only, servers taking turns\n"
     )
     variants = {
-        f"default (hybrid w={DEFAULT_TEXT_WEIGHT}, cutoff {DEFAULT_MIN_SIMILARITY})": env,
+        f"default (hybrid w={DEFAULT_TEXT_WEIGHT}, gate {DEFAULT_ANSWER_SIMILARITY}, floor {DEFAULT_MIN_SIMILARITY})": env,
         "cosine only (SEARCH_TEXT_WEIGHT=0)": {**env, "SEARCH_TEXT_WEIGHT": "0"},
     }
     halves = [queries[: len(queries) // 2], queries[len(queries) // 2 :]]

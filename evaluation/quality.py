@@ -53,6 +53,8 @@ CEILING = "human ceiling, exact full-dim"
 CEILING_SERVICE = "human ceiling, service default"  # the same index and settings as the service default
 SERVICE_DEFAULT = "**service default**"
 CUTOFFS = (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65)
+ANSWER_GATES = (0.5, 0.55, 0.6)  # the query's best cosine, below which it gets no answer
+GATED_FLOORS = (0.3, 0.4, 0.45, 0.5)
 
 
 def select_images(records: Sequence[ImageRecord], split: str, limit: int | None) -> list[ImageRecord]:
@@ -139,25 +141,34 @@ def format_table(rows: Sequence[dict[str, object]]) -> str:
 def cutoff_table(
     conn: Connection,
     index: CaptionIndex,
-    real: QuerySet,
-    real_vectors: np.ndarray,
+    real: Sequence[tuple[QuerySet, np.ndarray]],
     junk_texts: Sequence[str],
     junk_vectors: np.ndarray,
     options: RankingOptions,
-) -> list[dict[str, float]]:
-    """For each cosine cutoff of the service's ranking: real queries' Recall@10 and results kept, and
-    what pseudo-word queries get back."""
-    rows = []
-    for threshold in (None, *CUTOFFS):
-        cut = RankingOptions(options.text_weight, threshold)
-        kept = service_rankings(conn, index, real_vectors, real.texts, 10, DEFAULT_PLAN, cut)
+) -> list[dict[str, object]]:
+    """For each cutoff of the service's ranking (a per-result cosine threshold, or an answer gate on the
+    best candidate plus a lower per-result floor): each real query set's Recall@10, the results the
+    first set keeps, and what pseudo-word queries get back."""
+    rows: list[dict[str, object]] = []
+    settings: list[tuple[float | None, float | None]] = [(None, t) for t in (None, *CUTOFFS)]
+    settings += [
+        (gate, floor) for gate in ANSWER_GATES for floor in (None, *GATED_FLOORS) if not floor or floor < gate
+    ]
+    for gate, threshold in settings:
+        cut = RankingOptions(options.text_weight, threshold, answer_similarity=gate)
+        recall, results = {}, 0.0
+        for queries, vectors in real:
+            kept = service_rankings(conn, index, vectors, queries.texts, 10, DEFAULT_PLAN, cut)
+            report = evaluate_rankings([[i for i, _ in r] for r in kept], queries.relevant, depth=10)
+            recall[queries.name] = report.recall[10]
+            results = results or sum(len(r) for r in kept) / len(kept)
         junk = service_rankings(conn, index, junk_vectors, junk_texts, 10, DEFAULT_PLAN, cut)
-        report = evaluate_rankings([[i for i, _ in r] for r in kept], real.relevant, depth=10)
         rows.append(
             {
+                "answer_gate": -1.0 if gate is None else gate,
                 "threshold": -1.0 if threshold is None else threshold,
-                "recall@10": report.recall[10],
-                "real_results@10": sum(len(r) for r in kept) / len(kept),
+                "recall@10": recall,
+                "real_results@10": results,
                 "nonsense_results@10": sum(len(r) for r in junk) / len(junk),
                 "nonsense_empty": sum(not r for r in junk) / len(junk),
             }
@@ -212,11 +223,11 @@ def _improvements(
     }
     for weight in HYBRID_WEIGHTS:
         systems[f"{service_label}, exact, hybrid w={weight}"] = service_rankings(
-            conn, service, vectors, texts, DEPTH, EXACT, RankingOptions(weight, None)
+            conn, service, vectors, texts, DEPTH, EXACT, RankingOptions(weight).without_cutoff()
         )
     default = RankingOptions()
     w = default.text_weight
-    hybrid = RankingOptions(w, None)
+    hybrid = RankingOptions(w).without_cutoff()
     systems[f"{service_label}, exact, hybrid w={w} + full-text-only candidates"] = union_rankings(
         conn, service, vectors, texts, DEPTH, EXACT, hybrid
     )
@@ -226,9 +237,10 @@ def _improvements(
     systems[f"{service_label}, exact full-dim (no PCA), cosine only"] = exact_full_rankings(
         service, vectors, DEPTH
     )
-    systems[f"{SERVICE_DEFAULT}: {service_label}, exact, hybrid w={w}, cutoff {default.min_similarity}"] = (
-        service_rankings(conn, service, vectors, texts, DEPTH, EXACT, default)
-    )
+    systems[
+        f"{SERVICE_DEFAULT}: {service_label}, exact, hybrid w={w}, answer {default.answer_similarity}, "
+        f"floor {default.min_similarity}"
+    ] = service_rankings(conn, service, vectors, texts, DEPTH, EXACT, default)
     return [report_row(label, queries, rankings) for label, rankings in systems.items()]
 
 
@@ -295,8 +307,7 @@ def evaluate(
     cutoff = cutoff_table(
         conn,
         service,
-        everything,
-        vectors[everything.name],
+        [(queries, vectors[queries.name]) for queries in query_sets],
         junk_texts,
         encoder.encode(junk_texts),
         RankingOptions(),
@@ -368,11 +379,18 @@ def main(argv: list[str] | None = None) -> int:
             f"| {row['low']:.0%}–{row['high']:.0%} |"
         )
     print(f"\nrelevance cutoff ({result['service_index']}, exact, hybrid; 200 nonsense queries):")
-    print("| threshold | R@10 | real results@10 | nonsense results@10 | nonsense empty |")
-    print("|---|---|---|---|---|")
+    sets = list(result["cutoff"][0]["recall@10"])  # type: ignore[index]
+    print(
+        "| answer gate | threshold | "
+        + " | ".join(f"R@10 {name}" for name in sets)
+        + " | real results@10 | nonsense results@10 | nonsense empty |"
+    )
+    print("|---|---|" + "---|" * len(sets) + "---|---|---|")
     for row in result["cutoff"]:  # type: ignore[attr-defined]
         print(
-            f"| {row['threshold']:g} | {row['recall@10']:.3f} | {row['real_results@10']:.1f} "
+            f"| {row['answer_gate']:g} | {row['threshold']:g} | "
+            + " | ".join(f"{row['recall@10'][name]:.3f}" for name in sets)
+            + f" | {row['real_results@10']:.1f} "
             f"| {row['nonsense_results@10']:.1f} | {row['nonsense_empty']:.2f} |"
         )
     return 0

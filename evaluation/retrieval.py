@@ -34,7 +34,7 @@ from indexing.stages import encode_groups
 from indexing.text_encoder import OnnxSentenceEncoder
 
 Ranking = list[tuple[str, float]]  # (image id, score), best first, each image once
-SEMANTIC_ONLY = RankingOptions(text_weight=0.0, min_similarity=None)
+SEMANTIC_ONLY = RankingOptions(text_weight=0.0).without_cutoff()
 
 # Every row sharing a word with the query (an OR of its lexemes over all of an image's captions), best
 # ts_rank_cd first, with its cosine. It parses every row of the version: fine for an evaluation split,

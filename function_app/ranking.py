@@ -19,7 +19,8 @@ from function_app.index_reader import IndexedImage, SearchPlan, search_index, te
 from indexing.database import Connection
 
 DEFAULT_TEXT_WEIGHT = 0.2
-DEFAULT_MIN_SIMILARITY = 0.55
+DEFAULT_MIN_SIMILARITY = 0.3
+DEFAULT_ANSWER_SIMILARITY = 0.6
 DEFAULT_POOL = 50
 
 
@@ -29,6 +30,9 @@ class RankingOptions:
     # Images below this cosine are dropped unless they share a word with the query, so a query that
     # means nothing to the index returns few or no results instead of always k. None: keep all.
     min_similarity: float | None = DEFAULT_MIN_SIMILARITY
+    # A query is answered at all only when some candidate reaches this cosine or shares a word with it;
+    # then min_similarity (lower) filters the rest. None: no such gate.
+    answer_similarity: float | None = DEFAULT_ANSWER_SIMILARITY
     pool: int = DEFAULT_POOL  # semantic candidates re-ranked (at least k)
 
     def __post_init__(self) -> None:
@@ -36,6 +40,10 @@ class RankingOptions:
             raise ValueError(f"text weight must be between 0 and 1, got {self.text_weight}")
         if self.pool < 1:
             raise ValueError(f"pool must be at least 1, got {self.pool}")
+
+    def without_cutoff(self) -> RankingOptions:
+        """The same ranking, keeping every candidate."""
+        return replace(self, min_similarity=None, answer_similarity=None)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,9 @@ def blend(
     candidates = {image.image_id: image for image in semantic}
     candidates.update((image.image_id, image) for image in lexical)  # these know their text rank
     best_rank = max((image.text_rank for image in lexical), default=0.0)
+    gate = options.answer_similarity
+    if gate is not None and best_rank <= 0 and all(image.score < gate for image in candidates.values()):
+        return []  # nothing reaches the gate and nothing shares a word: the query means nothing here
     weight = options.text_weight if best_rank > 0 else 0.0
     ranked = []
     for image in candidates.values():

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from function_app.index_reader import STRATEGIES
-from function_app.ranking import DEFAULT_MIN_SIMILARITY, DEFAULT_TEXT_WEIGHT, RankingOptions
+from function_app.ranking import (
+    DEFAULT_ANSWER_SIMILARITY,
+    DEFAULT_MIN_SIMILARITY,
+    DEFAULT_TEXT_WEIGHT,
+    RankingOptions,
+)
 from indexing.database import entra_dsn
 from indexing.env import EnvReader, SettingsError
 
@@ -118,9 +123,12 @@ class Settings:
         if strategy not in STRATEGIES:
             raise SettingsError(f"SEARCH_STRATEGY must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         max_k = integer("SEARCH_MAX_K", MAX_K, 1, 1000)
-        min_similarity: float | None = None  # SEARCH_MIN_SIMILARITY=off: keep every result
-        if (text("SEARCH_MIN_SIMILARITY") or "").lower() != "off":
-            min_similarity = number("SEARCH_MIN_SIMILARITY", DEFAULT_MIN_SIMILARITY, -1.0, 1.0)
+
+        def similarity(name: str, default: float) -> float | None:  # "off": no threshold
+            return None if (text(name) or "").lower() == "off" else number(name, default, -1.0, 1.0)
+
+        answer_similarity = similarity("SEARCH_ANSWER_SIMILARITY", DEFAULT_ANSWER_SIMILARITY)
+        min_similarity = similarity("SEARCH_MIN_SIMILARITY", DEFAULT_MIN_SIMILARITY)
         text_weight = number("SEARCH_TEXT_WEIGHT", DEFAULT_TEXT_WEIGHT, 0.0, 1.0)
         origins = tuple(o.strip() for o in (text("CORS_ALLOWED_ORIGINS", "") or "").split(",") if o.strip())
         return cls(
@@ -142,7 +150,7 @@ class Settings:
             max_k=max_k,
             max_query_chars=integer("SEARCH_MAX_QUERY_CHARS", MAX_QUERY_CHARS, 1, 100_000),
             exact_below=integer("SEARCH_EXACT_BELOW", DEFAULT_EXACT_BELOW, 0, 10_000_000),
-            ranking=RankingOptions(text_weight=text_weight, min_similarity=min_similarity),
+            ranking=RankingOptions(text_weight, min_similarity, answer_similarity=answer_similarity),
             bundle_check_seconds=number("BUNDLE_CHECK_SECONDS", 10.0),
             cors_allowed_origins=origins,
             serve_web=not in_azure,

@@ -7,6 +7,7 @@ import importlib
 import json
 import pathlib
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -91,7 +92,10 @@ def _invoke(module: ModuleType, request: func.HttpRequest) -> func.HttpResponse:
     if not hasattr(module, "_test_handler"):
         module._test_handler = function_registers(module)[0].get_functions()[0].get_user_function()  # type: ignore[attr-defined]
     handler = module._test_handler  # type: ignore[attr-defined]
-    response = asyncio.run(handler(request, InvocationContext()))
+    # Its own thread and event loop, as in the worker: a sync Playwright test run earlier in this
+    # process leaves a loop running in the main thread, where asyncio.run() refuses to start.
+    with ThreadPoolExecutor(1) as pool:
+        response = pool.submit(asyncio.run, handler(request, InvocationContext())).result()
     assert isinstance(response, func.HttpResponse)
     return response
 

@@ -33,7 +33,7 @@ def test_without_text_matches_the_score_is_the_cosine() -> None:
 def test_text_rank_is_scaled_by_the_best_and_mixed_in() -> None:
     semantic = [image("a", 0.9), image("b", 0.8)]
     lexical = [image("b", 0.8, text_rank=0.2), image("c", 0.5, text_rank=0.1)]  # c: only a word match
-    ranked = blend(semantic, lexical, 10, RankingOptions(text_weight=0.5, min_similarity=None))
+    ranked = blend(semantic, lexical, 10, RankingOptions(text_weight=0.5).without_cutoff())
     assert [r.image.image_id for r in ranked] == ["b", "c", "a"]
     assert [r.score for r in ranked] == pytest.approx([0.5 * 0.8 + 0.5, 0.5 * 0.5 + 0.25, 0.45])
     assert ranked[0].image.text_rank == 0.2  # the lexical row, which knows its rank, wins
@@ -44,13 +44,24 @@ def test_cutoff_drops_weak_images_unless_they_share_a_word() -> None:
     lexical = [image("weak-but-worded", 0.1, text_rank=0.3)]
     kept = blend(semantic, lexical, 10, RankingOptions(min_similarity=0.4))
     assert [r.image.image_id for r in kept] == ["strong", "weak-but-worded"]
-    everything = blend(semantic, lexical, 10, RankingOptions(min_similarity=None))
+    everything = blend(semantic, lexical, 10, RankingOptions().without_cutoff())
     assert len(everything) == 3
+
+
+def test_a_query_nothing_answers_gets_nothing_and_an_answered_one_keeps_its_tail() -> None:
+    gated = RankingOptions(min_similarity=0.3, answer_similarity=0.6)
+    assert blend([image("a", 0.55), image("b", 0.5)], [], 10, gated) == []  # nothing reaches 0.6
+    worded = blend([image("a", 0.55), image("b", 0.5)], [image("b", 0.5, text_rank=0.1)], 10, gated)
+    assert [r.image.image_id for r in worded] == ["b", "a"]  # a shared word answers it
+    answered = blend([image("a", 0.65), image("b", 0.5), image("c", 0.2)], [], 10, gated)
+    assert [r.image.image_id for r in answered] == ["a", "b"]  # b is under the gate but over the floor
+    ungated = RankingOptions(min_similarity=0.3, answer_similarity=None)
+    assert [r.image.image_id for r in blend([image("a", 0.55)], [], 10, ungated)] == ["a"]
 
 
 def test_k_limits_and_ties_break_by_id() -> None:
     ranked = blend(
-        [image("b", 0.5), image("a", 0.5), image("c", 0.4)], [], 2, RankingOptions(min_similarity=None)
+        [image("b", 0.5), image("a", 0.5), image("c", 0.4)], [], 2, RankingOptions().without_cutoff()
     )
     assert [r.image.image_id for r in ranked] == ["a", "b"]
 

@@ -62,6 +62,7 @@ def test_azure_with_entra_postgres_and_blob_images() -> None:
         ({"SEARCH_DEFAULT_K": "500"}, r"SEARCH_DEFAULT_K must be between 1 and 100, got 500"),
         ({"SEARCH_MIN_SIMILARITY": "high"}, r"SEARCH_MIN_SIMILARITY must be a number, got 'high'"),
         ({"SEARCH_MIN_SIMILARITY": "2"}, r"SEARCH_MIN_SIMILARITY must be between -1 and 1, got 2"),
+        ({"SEARCH_ANSWER_SIMILARITY": "1.5"}, r"SEARCH_ANSWER_SIMILARITY must be between -1 and 1, got 1.5"),
         ({"SEARCH_TEXT_WEIGHT": "1.5"}, r"SEARCH_TEXT_WEIGHT must be between 0 and 1, got 1.5"),
         ({"SEARCH_TEXT_WEIGHT": "nan"}, r"SEARCH_TEXT_WEIGHT must be between 0 and 1, got nan"),
         ({"SEARCH_EXACT_BELOW": "-5"}, r"SEARCH_EXACT_BELOW must be between 0 and 10000000, got -5"),
@@ -76,12 +77,26 @@ def test_missing_or_malformed_settings_name_the_variable(env: dict[str, str], me
 
 def test_ranking_settings() -> None:
     default = Settings.from_env({})
-    assert (default.ranking.text_weight, default.ranking.min_similarity, default.exact_below) == (
+    ranking = default.ranking
+    assert (ranking.text_weight, ranking.min_similarity, ranking.answer_similarity, default.exact_below) == (
         0.2,
-        0.55,
+        0.3,
+        0.6,
         10_000,
     )
     tuned = Settings.from_env(
-        {"SEARCH_MIN_SIMILARITY": "OFF", "SEARCH_TEXT_WEIGHT": "0", "SEARCH_EXACT_BELOW": "0"}
+        {
+            "SEARCH_MIN_SIMILARITY": "OFF",
+            "SEARCH_ANSWER_SIMILARITY": "off",
+            "SEARCH_TEXT_WEIGHT": "0",
+            "SEARCH_EXACT_BELOW": "0",
+        }
     )
-    assert (tuned.ranking.text_weight, tuned.ranking.min_similarity, tuned.exact_below) == (0.0, None, 0)
+    ranking = tuned.ranking
+    assert (ranking.text_weight, ranking.min_similarity, ranking.answer_similarity, tuned.exact_below) == (
+        0.0,
+        None,
+        None,
+        0,
+    )
+    assert Settings.from_env({"SEARCH_ANSWER_SIMILARITY": "0.7"}).ranking.answer_similarity == 0.7
