@@ -47,7 +47,7 @@ def main() -> None:
     from indexing.refit import FitOptions
     from indexing.retry import Database
     from indexing.runner import IndexOptions, Models, run_index
-    from tests.indexing.conftest import make_shapes, write_tiny_checkpoint
+    from training.synthetic import make_shapes, write_tiny_checkpoint
 
     torch.set_num_threads(1)
     scratch = Path(tempfile.mkdtemp(prefix="index-memory-"))

@@ -52,3 +52,76 @@ def make_shapes_dataset(out_dir: Path, n_images: int = 120, image_px: int = 64, 
     path = out_dir / "dataset.json"
     write_karpathy(path, records, "shapes")
     return path
+
+
+def make_shapes(folder: Path, count: int, seed: int = 0, start: int = 0) -> list[str]:
+    """``count`` generated PNGs named shape-NNNNN.png in ``folder``; returns their names."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i in range(start, start + count):
+        img = _draw(
+            rng.choice(SHAPES),
+            COLOURS[rng.choice(sorted(COLOURS))],
+            SIZES[rng.choice(sorted(SIZES))],
+            POSITIONS[rng.choice(sorted(POSITIONS))],
+            32,
+        )
+        name = f"shape-{i:05d}.png"
+        img.save(folder / name)
+        names.append(name)
+    return names
+
+
+def write_tiny_checkpoint(path: Path, seed: int = 1) -> Path:
+    """An untrained tiny captioner whose captions still vary with the image (seed 1, decoder scaled).
+
+    For tests and benchmarks of the indexing pipeline, which need a deterministic captioner of the
+    right format, not a good one (training even the tiny preset takes half a minute on a CPU).
+    """
+    import torch
+
+    from training.checkpoint import save_checkpoint
+    from training.model import ModelConfig, ShowAttendTell
+    from training.vocab import Vocabulary
+
+    torch.manual_seed(seed)
+    vocab = Vocabulary.build(
+        [
+            [
+                "a",
+                "big",
+                "small",
+                "red",
+                "green",
+                "blue",
+                "yellow",
+                "circle",
+                "square",
+                "triangle",
+                "on",
+                "the",
+                "left",
+                "right",
+            ]
+        ]
+    )
+    config = ModelConfig(
+        vocab_size=len(vocab),
+        backbone="tiny",
+        pretrained=False,
+        image_size=32,
+        grid_size=4,
+        embed_dim=32,
+        attention_dim=32,
+        decoder_dim=48,
+        dropout=0.1,
+    )
+    model = ShowAttendTell(config)
+    with torch.no_grad():
+        for parameter in model.decoder.parameters():
+            parameter.mul_(3.0)
+    save_checkpoint(
+        path, {"model_config": config.to_dict(), "vocab": vocab.to_list(), "model": model.state_dict()}
+    )
+    return path

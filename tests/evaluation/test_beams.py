@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 from evaluation.beams import caption_candidates
-from tests.indexing.conftest import make_shapes, write_tiny_checkpoint
 from training.beam import beam_search
 from training.caption import load_captioner
+from training.synthetic import make_shapes, write_tiny_checkpoint
 
 
 def test_alternatives_are_the_other_finished_hypotheses(tmp_path: Path) -> None:

@@ -10,8 +10,7 @@ import pytest
 
 from evaluation.quality import main
 from tests.conftest import create_database
-from tests.indexing.conftest import write_tiny_checkpoint
-from training.synthetic import make_shapes_dataset
+from training.synthetic import make_shapes_dataset, write_tiny_checkpoint
 
 
 def test_quality_script_end_to_end(

@@ -15,8 +15,8 @@ import pytest
 from indexing.cli import build_parser
 from indexing.database import apply_schema
 from tests.conftest import PROJECT_ROOT, create_database
-from tests.indexing.conftest import make_shapes
 from tests.indexing.pipeline_helpers import index_state, write_broken_files
+from training.synthetic import make_shapes
 
 
 @pytest.mark.parametrize("command", ["index", "refit", "status", "prune"])

@@ -14,8 +14,9 @@ from indexing.database import make_connector, start_embedded_postgres, stop_embe
 from indexing.images import BlobImageStore, LocalFolderStore
 from indexing.retry import Database, IndexingError
 from indexing.runner import Models, run_index
-from tests.indexing.conftest import make_shapes, quiet_options
+from tests.indexing.conftest import quiet_options
 from tests.indexing.pipeline_helpers import database, index_state
+from training.synthetic import make_shapes
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ from indexing.refit import FitOptions, refit
 from indexing.report import RunSummary
 from indexing.runner import Models, run_index
 from indexing.space import nearest_clusters, project
-from tests.indexing.conftest import make_shapes, quiet_options
+from tests.indexing.conftest import quiet_options
 from tests.indexing.pipeline_helpers import database, index_state, write_broken_files
+from training.synthetic import make_shapes
 
 
 def test_first_run_fits_and_publishes_and_a_rerun_adds_nothing(
