@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psycopg2
@@ -46,6 +46,27 @@ def create_database(admin_dsn: str) -> str:
     return admin_dsn.replace("/postgres?", f"/{name}?")
 
 
+def index_corpus(
+    admin_dsn: str,
+    encoder_dir: Path,
+    share: Path,
+    corpus: Sequence[CaptionedImage],
+    *,
+    pca_dim: int | None = None,
+    clusters: int | None = None,
+) -> tuple[str, Path, str]:
+    """Build and publish ``corpus`` in a new database: (its DSN, the model share, the bundle version)."""
+    dsn = create_database(admin_dsn)
+    conn = psycopg2.connect(dsn)
+    try:
+        version = build_index(
+            corpus, conn=conn, share=share, encoder_dir=encoder_dir, pca_dim=pca_dim, clusters=clusters
+        )
+    finally:
+        conn.close()
+    return dsn, share, version
+
+
 @pytest.fixture
 def fresh_dsn(pg_admin_dsn: str) -> str:
     """DSN of a new, empty database with the schema applied."""
@@ -83,9 +104,6 @@ def indexed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, Path, str]]:
     """A real index of the test corpus: (database DSN, model share, bundle version)."""
-    dsn = create_database(pg_admin_dsn)
-    share = tmp_path_factory.mktemp("share")
-    conn = psycopg2.connect(dsn)
-    version = build_index(corpus, conn=conn, share=share, encoder_dir=encoder_dir, pca_dim=64, clusters=24)
-    conn.close()
-    yield dsn, share, version
+    yield index_corpus(
+        pg_admin_dsn, encoder_dir, tmp_path_factory.mktemp("share"), corpus, pca_dim=64, clusters=24
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -14,10 +13,10 @@ from function_app.index_reader import IndexedImage, SearchPlan, search_index, te
 from function_app.ranking import RankingOptions, blend, rank_images
 from indexing.bundle import load_bundle
 from indexing.database import make_connector
-from indexing.publish import CaptionedImage, build_index
+from indexing.publish import CaptionedImage
 from indexing.space import project
 from indexing.text_encoder import OnnxSentenceEncoder
-from tests.conftest import create_database
+from tests.conftest import index_corpus
 from tests.function_app.conftest import make_settings
 
 
@@ -85,12 +84,9 @@ CORPUS = [
 def small_index(
     pg_admin_dsn: str, encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[str, Path, str]:
-    dsn = create_database(pg_admin_dsn)
-    share = tmp_path_factory.mktemp("share")
-    conn = psycopg2.connect(dsn)
-    version = build_index(CORPUS, conn=conn, share=share, encoder_dir=encoder_dir, pca_dim=4, clusters=2)
-    conn.close()
-    return dsn, share, version
+    return index_corpus(
+        pg_admin_dsn, encoder_dir, tmp_path_factory.mktemp("share"), CORPUS, pca_dim=4, clusters=2
+    )
 
 
 def reduced(share: Path, version: str, text: str) -> np.ndarray:

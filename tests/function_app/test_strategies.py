@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from function_app.api import create_api
-from indexing.publish import CaptionedImage, build_index
+from indexing.publish import CaptionedImage
 from indexing.vector_index import create_vector_index, drop_vector_indexes, vector_index_name
-from tests.conftest import create_database
+from tests.conftest import index_corpus
 from tests.corpus import captions
 from tests.function_app.conftest import make_settings
 
@@ -20,11 +20,10 @@ from tests.function_app.conftest import make_settings
 def ann_index(
     pg_admin_dsn: str, encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[str, Path, str]:
-    dsn = create_database(pg_admin_dsn)
-    share = tmp_path_factory.mktemp("ann-share")
     corpus = [CaptionedImage(f"c{i}", f"c/{i}.png", text) for i, text in enumerate(captions())]
+    share = tmp_path_factory.mktemp("ann-share")
+    dsn, share, version = index_corpus(pg_admin_dsn, encoder_dir, share, corpus, pca_dim=64, clusters=20)
     conn = psycopg2.connect(dsn)
-    version = build_index(corpus, conn=conn, share=share, encoder_dir=encoder_dir, pca_dim=64, clusters=20)
     create_vector_index(conn, version, 64, "hnsw")
     create_vector_index(conn, version, 64, "ivfflat", lists=20)
     conn.commit()
@@ -95,10 +94,9 @@ def test_uses_the_ann_index_in_the_plan(ann_index: tuple[str, Path, str]) -> Non
 def test_missing_ann_index_falls_back_to_cluster_routing(
     pg_admin_dsn: str, encoder_dir: Path, tmp_path: Path
 ) -> None:
-    dsn = create_database(pg_admin_dsn)
-    conn = psycopg2.connect(dsn)
     corpus = [CaptionedImage(f"c{i}", f"c/{i}.png", t) for i, t in enumerate(captions(60))]
-    version = build_index(corpus, conn=conn, share=tmp_path, encoder_dir=encoder_dir, pca_dim=16, clusters=4)
+    dsn, _, version = index_corpus(pg_admin_dsn, encoder_dir, tmp_path, corpus, pca_dim=16, clusters=4)
+    conn = psycopg2.connect(dsn)
     drop_vector_indexes(conn, version)
     conn.commit()
     client = TestClient(create_api(make_settings(dsn, tmp_path, tmp_path, SEARCH_EXACT_BELOW="0")))

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import psycopg2
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, Request, sync_playwright
 
-from indexing.publish import CaptionedImage, build_index
-from tests.conftest import create_database
+from indexing.publish import CaptionedImage
+from tests.conftest import index_corpus
 from tests.web.browser import DESKTOP, PHONE, launch
 from tests.web.corpus import CORPUS, write_thumbnails
 from tests.web.real_site import real_search_site
@@ -59,12 +58,8 @@ def web_index(pg_admin_dsn: str, encoder_dir: Path, tmp_path_factory: pytest.Tem
     """The drawings of corpus.py on disk and indexed through the real publishing code."""
     images = tmp_path_factory.mktemp("images")
     write_thumbnails(images)
-    dsn = create_database(pg_admin_dsn)
-    share = tmp_path_factory.mktemp("web-share")
-    conn = psycopg2.connect(dsn)
     corpus = [CaptionedImage(f"img-{i}", name, caption) for i, (name, caption, _, _) in enumerate(CORPUS)]
-    build_index(corpus, conn=conn, share=share, encoder_dir=encoder_dir)
-    conn.close()
+    dsn, share, _ = index_corpus(pg_admin_dsn, encoder_dir, tmp_path_factory.mktemp("web-share"), corpus)
     return WebIndex(dsn, share, images)
 
 
