@@ -23,6 +23,7 @@ class QualityReport:
     median_rank: float  # math.inf when more than half of the queries found nothing in the returned list
     mean_ap: float
     mean_results: float  # returned images per query (below K only with a cutoff or a lexical filter)
+    ranks: tuple[float, ...]  # each query's first relevant rank, math.inf when none was returned
 
 
 def first_relevant_rank(ranking: Sequence[str], relevant: Collection[str]) -> float:
@@ -79,6 +80,7 @@ def evaluate_rankings(
         median_rank=median(ranks),
         mean_ap=sum(average_precision(r, rel, depth) for r, rel in zip(rankings, relevant, strict=True)) / n,
         mean_results=sum(len(r) for r in rankings) / n,
+        ranks=tuple(ranks),
     )
 
 

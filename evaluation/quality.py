@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.metrics import evaluate_rankings, first_relevant_rank, recall_ratio
+from evaluation.metrics import evaluate_rankings, recall_ratio
 from evaluation.queries import (
     QuerySet,
     all_caption_queries,
@@ -91,14 +91,12 @@ def generate_captions(
 
 
 def report_row(system: str, queries: QuerySet, rankings: Sequence[Ranking]) -> dict[str, object]:
-    ids = [[i for i, _ in r] for r in rankings]
-    report = evaluate_rankings(ids, queries.relevant, depth=DEPTH)
-    ranks = [first_relevant_rank(r, rel) for r, rel in zip(ids, queries.relevant, strict=True)]
+    report = evaluate_rankings([[i for i, _ in r] for r in rankings], queries.relevant, depth=DEPTH)
     return {
         "set": queries.name,
         "system": system,
         **asdict(report),
-        "ranks": [None if math.isinf(rank) else rank for rank in ranks],  # per query; None: not found
+        "ranks": [None if math.isinf(rank) else rank for rank in report.ranks],  # JSON has no inf
     }
 
 
@@ -156,19 +154,18 @@ def cutoff_table(
     ]
     for gate, threshold in settings:
         cut = RankingOptions(options.text_weight, threshold, answer_similarity=gate)
-        recall, results = {}, 0.0
+        recall, results = {}, {}
         for queries, vectors in real:
             kept = service_rankings(conn, index, vectors, queries.texts, 10, DEFAULT_PLAN, cut)
             report = evaluate_rankings([[i for i, _ in r] for r in kept], queries.relevant, depth=10)
-            recall[queries.name] = report.recall[10]
-            results = results or sum(len(r) for r in kept) / len(kept)
+            recall[queries.name], results[queries.name] = report.recall[10], report.mean_results
         junk = service_rankings(conn, index, junk_vectors, junk_texts, 10, DEFAULT_PLAN, cut)
         rows.append(
             {
                 "answer_gate": -1.0 if gate is None else gate,
                 "threshold": -1.0 if threshold is None else threshold,
                 "recall@10": recall,
-                "real_results@10": results,
+                "real_results@10": results[real[0][0].name],
                 "nonsense_results@10": sum(len(r) for r in junk) / len(junk),
                 "nonsense_empty": sum(not r for r in junk) / len(junk),
             }

@@ -260,7 +260,8 @@ def build_openclipart(
             skipped["no usable caption"] += 1
             continue
         rel = path.relative_to(svg_root).as_posix()
-        candidates.append((path, rel, caps, source, tuple(keyword_words(meta, dictionary))))
+        tags = () if source == "keywords" else tuple(keyword_words(meta, dictionary))  # else the caption
+        candidates.append((path, rel, caps, source, tags))
     if limit is not None:  # a fixed sample across all categories, independent of the split hash
         candidates = sorted(candidates, key=lambda c: hashlib.sha1(f"sample:{c[1]}".encode()).digest())[
             :limit
@@ -279,15 +280,15 @@ def build_openclipart(
                 failed[svg] = err
                 log.warning("skipping %s: %s", svg, err)
     records = []
-    for path, rel, caps, source, keywords in candidates:
+    for path, rel, caps, source, tags in candidates:
         if path in failed:
             skipped["render error" if "Timeout" not in failed[path] else "render timeout"] += 1
             continue
         sources[source] += 1
         png_rel = "images/" + Path(rel).with_suffix(".png").as_posix()
-        split = split_for(rel, VAL_FRACTION, TEST_FRACTION)
-        tags = () if source == "keywords" else keywords  # already the caption otherwise
-        records.append(ImageRecord(rel, png_rel, split, tuple(caps), tags))
+        records.append(
+            ImageRecord(rel, png_rel, split_for(rel, VAL_FRACTION, TEST_FRACTION), tuple(caps), tags)
+        )
     dataset = out_dir / "dataset.json"
     write_karpathy(dataset, records, "openclipart")
     stats = corpus_stats(records, len(files), len(unique), skipped, sources)

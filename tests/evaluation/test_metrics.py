@@ -37,7 +37,7 @@ def test_evaluate_rankings_recall_median_map() -> None:
     rankings = [["a", "b"], ["x", "y", "c"], ["p", "q"], ["d"]]
     relevant = [{"a"}, {"c"}, {"z"}, {"d", "e"}]
     report = evaluate_rankings(rankings, relevant, ks=(1, 2, 3), depth=10)
-    # ranks: 1, 3, inf, 1
+    assert report.ranks == (1.0, 3.0, math.inf, 1.0)
     assert report.recall == {1: 0.5, 2: 0.5, 3: 0.75}
     assert report.median_rank == 2.0
     assert report.mean_ap == pytest.approx((1 + 1 / 3 + 0 + 0.5) / 4)
