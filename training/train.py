@@ -191,6 +191,10 @@ def train(tc: TrainConfig) -> Path:
         raise ValueError(f"no training images in {tc.dataset}")
     vocab = Vocabulary.build((c for r in train_recs for c in r.captions), tc.min_count, tc.max_vocab)
     config = ModelConfig(vocab_size=len(vocab), **tc.model)
+    if tc.resume and tc.init_from:
+        raise ValueError(
+            "give --resume (continue a run) or --init-from (start one from its weights), not both"
+        )
     ckpt = read_checkpoint(Path(tc.resume)) if tc.resume else None
     if ckpt is not None:
         check_vocab(ckpt, vocab)

@@ -147,3 +147,8 @@ def test_init_from_starts_from_a_checkpoint_with_a_fresh_optimizer(
     )
     with pytest.raises(CheckpointMismatch, match="config differs: decoder_dim 48 vs 64"):
         train(wider)
+    both = tiny_config(
+        shapes_json, tmp_path / "both", init_from=str(tiny_run / "best.pt"), resume=str(tiny_run / "last.pt")
+    )
+    with pytest.raises(ValueError, match="--resume .* or --init-from .*, not both"):
+        train(both)
