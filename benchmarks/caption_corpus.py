@@ -144,7 +144,7 @@ def encode_cached(texts: list[str], encoder_dir: Path, name: str) -> np.ndarray:
         cached = np.load(path, allow_pickle=False)
         if cached.shape[0] == len(texts):
             return cached
-    from indexing.text_encoder import OnnxSentenceEncoder
+    from core.text_encoder import OnnxSentenceEncoder
 
     encoder = OnnxSentenceEncoder(encoder_dir)
     started = time.perf_counter()

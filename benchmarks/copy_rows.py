@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import psycopg2
 
-from indexing.database import Connection, apply_schema, start_embedded_postgres, stop_embedded_postgres
+from core.database import Connection, apply_schema, start_embedded_postgres, stop_embedded_postgres
 from indexing.store import RowBatch, insert_new_rows, merge_rows
 
 

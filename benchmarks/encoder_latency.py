@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexing.text_encoder import OnnxSentenceEncoder
+from core.text_encoder import OnnxSentenceEncoder
 
 QUERIES = [
     "a man riding a horse on a beach",

@@ -35,15 +35,15 @@ def main() -> None:
     import psycopg2
     import torch
 
-    from indexing import models
-    from indexing.database import (
+    from core.database import (
         apply_schema,
         make_connector,
         start_embedded_postgres,
         stop_embedded_postgres,
     )
+    from core.images import LocalFolderStore
+    from indexing import models
     from indexing.encoder_export import ensure_encoder_export
-    from indexing.images import LocalFolderStore
     from indexing.refit import FitOptions
     from indexing.retry import Database
     from indexing.runner import IndexOptions, Models, run_index

@@ -60,15 +60,15 @@ def main() -> None:
 
     import psycopg2
 
-    from indexing import models
-    from indexing.database import (
+    from core.database import (
         apply_schema,
         make_connector,
         start_embedded_postgres,
         stop_embedded_postgres,
     )
+    from core.images import LocalFolderStore
+    from indexing import models
     from indexing.encoder_export import ensure_encoder_export
-    from indexing.images import LocalFolderStore
     from indexing.refit import FitOptions
     from indexing.retry import Database
     from indexing.runner import IndexOptions, Models, run_index
@@ -126,8 +126,8 @@ def _compare_encoders(dsn: str, encoder_dir: Path) -> None:
     import psycopg2
     from sentence_transformers import SentenceTransformer
 
+    from core.text_encoder import OnnxSentenceEncoder
     from indexing.encoder_export import default_encoder_path
-    from indexing.text_encoder import OnnxSentenceEncoder
 
     conn = psycopg2.connect(dsn)
     with conn.cursor() as cur:

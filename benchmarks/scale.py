@@ -52,10 +52,10 @@ def vectors(rows: int, real: int, encoder_dir: Path) -> tuple[list[str], np.ndar
 
 def load(rows: int, real: int, dsn: str, share: Path, encoder_dir: Path) -> tuple[str, np.ndarray, float]:
     """The index through build_index (cached between runs); returns (version, full embeddings, build s)."""
-    from indexing.bundle import BundleError, load_bundle
-    from indexing.database import make_connector
+    from core.bundle import BundleError, load_bundle
+    from core.database import make_connector
+    from function_app.index_reader import count_images
     from indexing.publish import CaptionedImage, build_index
-    from indexing.store import count_images
 
     texts, full = vectors(rows, real, encoder_dir)
     conn = make_connector(dsn, register_vector=False)()
@@ -116,13 +116,13 @@ def main() -> None:
     parser.add_argument("--only-pca", action="store_true", help="only the cost of PCA (no database)")
     args = parser.parse_args()
 
+    from core.bundle import load_bundle
+    from core.database import make_connector, start_embedded_postgres
+    from core.space import nearest_clusters, project
+    from core.text_encoder import OnnxSentenceEncoder
+    from core.vector_index import create_vector_index, drop_vector_indexes, vector_index_name
     from function_app.index_reader import SearchPlan, search_index
-    from indexing.bundle import load_bundle
-    from indexing.database import make_connector, start_embedded_postgres
     from indexing.encoder_export import ensure_encoder_export
-    from indexing.space import nearest_clusters, project
-    from indexing.text_encoder import OnnxSentenceEncoder
-    from indexing.vector_index import create_vector_index, drop_vector_indexes, vector_index_name
 
     encoder_dir = ensure_encoder_export(CACHE.parent / "cache")
     query_texts = sentences(args.real + args.queries, seed=1)[args.real :]
@@ -209,7 +209,7 @@ def main() -> None:
         measure("cluster routing", f"nprobe={nprobe}", plan("clusters", probes=nprobe))
 
     def build_index(method: str) -> tuple[float, int]:
-        """The production index (indexing/vector_index.py), so the HTTP test's service finds it."""
+        """The production index (core/vector_index.py), so the HTTP test's service finds it."""
         with admin.cursor() as cur:
             cur.execute("SET max_parallel_maintenance_workers = 1")
         seconds = create_vector_index(admin, version, dim, method, lists=lists)
@@ -258,8 +258,8 @@ def pca_cost(full: np.ndarray, queries: np.ndarray, rows: int) -> list[dict[str,
     the service's uncentered PCA, and beside it a centered PCA (the service's before session 3)."""
     from sklearn.decomposition import PCA
 
+    from core.space import project
     from indexing.fit import fit_space
-    from indexing.space import project
 
     subset = full[: min(rows, 200_000)]
     truth = np.argsort(-(queries @ subset.T), axis=1)[:, :10]

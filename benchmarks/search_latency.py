@@ -36,10 +36,10 @@ def ms(values: list[float]) -> tuple[float, float]:
 
 
 def ensure_index(rows: int, real: int, dsn: str, share: Path, encoder_dir: Path) -> str:
-    from indexing.bundle import BundleError, load_bundle
-    from indexing.database import make_connector
+    from core.bundle import BundleError, load_bundle
+    from core.database import make_connector
+    from function_app.index_reader import count_images
     from indexing.publish import CaptionedImage, build_index
-    from indexing.store import count_images
 
     conn = make_connector(dsn, register_vector=False)()
     try:
@@ -68,9 +68,9 @@ def ensure_index(rows: int, real: int, dsn: str, share: Path, encoder_dir: Path)
 
 def ensure_ivfflat(dsn: str, share: Path, version: str) -> None:
     """The service's default index, for an index cached from before it was built at publish time."""
-    from indexing.bundle import load_bundle
-    from indexing.database import make_connector
-    from indexing.vector_index import create_vector_index
+    from core.bundle import load_bundle
+    from core.database import make_connector
+    from core.vector_index import create_vector_index
 
     bundle = load_bundle(share, verify_checksums=False)
     conn = make_connector(dsn, register_vector=False)()
@@ -81,11 +81,11 @@ def ensure_ivfflat(dsn: str, share: Path, version: str) -> None:
 
 def recall_table(dsn: str, share: Path, queries: list[str], k: int) -> list[tuple[str, float, float, float]]:
     """recall@k against exact search and database time, for cluster routing and IVFFlat per nprobe."""
+    from core.bundle import load_bundle
+    from core.database import make_connector
+    from core.space import nearest_clusters, project
+    from core.text_encoder import OnnxSentenceEncoder
     from function_app.index_reader import SearchPlan, ann_index_exists, search_index
-    from indexing.bundle import load_bundle
-    from indexing.database import make_connector
-    from indexing.space import nearest_clusters, project
-    from indexing.text_encoder import OnnxSentenceEncoder
 
     bundle = load_bundle(share, verify_checksums=False)
     vectors = project(
@@ -184,9 +184,9 @@ def main() -> None:
 
     import tempfile
 
+    from core.database import start_embedded_postgres
     from function_app.ranking import DEFAULT_ANSWER_SIMILARITY, DEFAULT_MIN_SIMILARITY, DEFAULT_TEXT_WEIGHT
     from function_app.settings import DEFAULT_NPROBE, DEFAULT_STRATEGY
-    from indexing.database import start_embedded_postgres
     from indexing.encoder_export import ensure_encoder_export
 
     encoder_dir = ensure_encoder_export(CACHE.parent / "cache")

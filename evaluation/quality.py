@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.database import Connection
 from evaluation.metrics import evaluate_rankings, recall_ratio
 from evaluation.queries import (
     QuerySet,
@@ -39,7 +40,6 @@ from evaluation.retrieval import (
 )
 from function_app.index_reader import SearchPlan
 from function_app.ranking import RankingOptions
-from indexing.database import Connection
 from training.data import ImageRecord, load_karpathy
 from training.vocab import UNK
 
@@ -250,7 +250,7 @@ def evaluate(
     beams: Sequence[int],
 ) -> dict[str, object]:
     """Build the indexes, run every system on both query sets; returns the rows and the cutoff table."""
-    from indexing.text_encoder import OnnxSentenceEncoder
+    from core.text_encoder import OnnxSentenceEncoder
 
     encoder = OnnxSentenceEncoder(encoder_dir)
     everything = all_caption_queries(images)
@@ -404,7 +404,7 @@ def run(
     import psycopg2
     from pgvector.psycopg2 import register_vector
 
-    from indexing.database import apply_schema, start_embedded_postgres
+    from core.database import apply_schema, start_embedded_postgres
     from indexing.encoder_export import ensure_encoder_export
 
     encoder_dir = encoder_dir or ensure_encoder_export(encoder_cache)

@@ -16,6 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core.bundle import SearchBundle, load_bundle
+from core.database import Connection
+from core.space import nearest_clusters, normalize_rows, project
+from core.text_encoder import OnnxSentenceEncoder
 from evaluation.metrics import merge_rows
 from function_app.index_reader import (
     CAPTION_TERMS,
@@ -26,12 +30,8 @@ from function_app.index_reader import (
     search_index,
 )
 from function_app.ranking import RankingOptions, blend, rank_images
-from indexing.bundle import SearchBundle, load_bundle
-from indexing.database import Connection
 from indexing.publish import CaptionedImage, build_index
-from indexing.space import nearest_clusters, normalize_rows, project
 from indexing.stages import encode_groups
-from indexing.text_encoder import OnnxSentenceEncoder
 
 Ranking = list[tuple[str, float]]  # (image id, score), best first, each image once
 SEMANTIC_ONLY = RankingOptions(text_weight=0.0).without_cutoff()

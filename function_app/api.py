@@ -17,9 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.settings import PROJECT_ROOT
 from function_app.errors import InvalidRequest, ServiceUnavailable
 from function_app.service import SearchResult, SearchService
-from function_app.settings import PROJECT_ROOT, Settings
+from function_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def create_api(
 
     def run_search(params: Mapping[str, Any], request: Request) -> JSONResponse:
         svc = service()
-        k = _parse_int("k", params.get("k"), settings.default_k)
+        k = _parse_int("k", params.get("k"), settings.search.default_k)
         nprobe = _parse_int("nprobe", params.get("nprobe"), None)
         query = params.get("q")
         if query is not None and not isinstance(query, str):
@@ -183,12 +184,12 @@ def create_api(
         report = service().health()
         return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
-    if settings.image_store == "folder" and settings.images_dir is not None:
-        images_dir = settings.images_dir
+    if settings.images.kind == "folder" and settings.images.images_dir is not None:
+        images_dir = settings.images.images_dir
 
         @api.get("/images/{name:path}")
         def image(name: str) -> Response:
-            from indexing.images import LocalFolderStore
+            from core.images import LocalFolderStore
 
             try:
                 path = LocalFolderStore(images_dir).path_of(name)

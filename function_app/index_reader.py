@@ -1,7 +1,7 @@
 """Read queries against the search index: static SQL text, bound parameters only.
 
 Four ways to rank the active bundle version's rows by cosine similarity:
-  hnsw, ivfflat  pgvector ANN indexes built per bundle version (indexing/vector_index.py);
+  hnsw, ivfflat  pgvector ANN indexes built per bundle version (core/vector_index.py);
   clusters       the original design: only the rows of the query's nearest K-means clusters;
   exact          every row (the reference; slow on large indexes).
 and one full-text search over every caption of an image (the GIN index of schema.sql), which returns
@@ -17,9 +17,9 @@ from functools import cache
 import numpy as np
 from psycopg2 import sql
 
-from indexing.catalog import split_captions
-from indexing.database import Connection
-from indexing.vector_index import typed_embedding, vector_index_name
+from core.captions import split_captions
+from core.database import Connection
+from core.vector_index import typed_embedding, vector_index_name
 
 STRATEGIES = ("hnsw", "ivfflat", "clusters", "exact")
 
@@ -149,3 +149,11 @@ def ann_index_exists(conn: Connection, version: str, method: str) -> bool:
         cur.execute("SELECT to_regclass(%s) IS NOT NULL", (vector_index_name(version, method),))
         row = cur.fetchone()
     return bool(row and row[0])
+
+
+def count_images(conn: Connection, version: str) -> int:
+    """Rows of ``version``: what the planner compares with the exact-search threshold."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM images WHERE bundle_version = %s", (version,))
+        row = cur.fetchone()
+    return int(row[0]) if row else 0

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from core.database import Connection
 from function_app.index_reader import IndexedImage, SearchPlan, search_index, text_ranks
-from indexing.database import Connection
 
 DEFAULT_TEXT_WEIGHT = 0.2
 DEFAULT_MIN_SIMILARITY = 0.3

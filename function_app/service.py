@@ -6,15 +6,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.bundle import SearchBundle
+from core.database import Connection, ConnectionPool, DatabaseUnavailable
+from core.images import ImageStore
+from core.space import nearest_clusters, project
+from function_app.bundles import BundleProvider
 from function_app.errors import InvalidRequest, ServiceUnavailable
-from function_app.index_reader import STRATEGIES, SearchPlan, ann_index_exists
-from function_app.models import BundleProvider
-from function_app.ranking import RankingOptions, rank_images
-from indexing.bundle import SearchBundle
-from indexing.database import Connection, ConnectionPool, DatabaseUnavailable
-from indexing.images import ImageStore
-from indexing.space import nearest_clusters, project
-from indexing.store import count_images
+from function_app.index_reader import SearchPlan, ann_index_exists, count_images
+from function_app.ranking import rank_images
+from function_app.settings import SearchSettings
 
 _ANN_RECHECK_SECONDS = 30.0
 
@@ -65,31 +65,18 @@ class SearchService:
     """
 
     def __init__(
-        self,
-        bundles: BundleProvider,
-        pool: ConnectionPool,
-        images: ImageStore,
-        *,
-        strategy: str,
-        nprobe: int,
-        ef_search: int,
-        max_k: int,
-        max_query_chars: int,
-        exact_below: int = 0,
-        ranking: RankingOptions | None = None,
+        self, bundles: BundleProvider, pool: ConnectionPool, images: ImageStore, options: SearchSettings
     ) -> None:
-        if strategy not in STRATEGIES:
-            raise ValueError(f"unknown search strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
         self._bundles = bundles
         self._pool = pool
         self._images = images
-        self.strategy = strategy
-        self.nprobe = nprobe
-        self.ef_search = ef_search
-        self.max_k = max_k
-        self.max_query_chars = max_query_chars
-        self.exact_below = exact_below
-        self.ranking = ranking or RankingOptions()
+        self.strategy = options.strategy.value
+        self.nprobe = options.nprobe
+        self.ef_search = options.ef_search
+        self.max_k = options.max_k
+        self.max_query_chars = options.max_query_chars
+        self.exact_below = options.exact_below
+        self.ranking = options.ranking
         self._ann_ready: dict[str, float] = {}  # version -> when the index was last seen missing (0: present)
 
     def search(self, query: str, k: int, nprobe: int | None = None, *, exact: bool = False) -> SearchResult:

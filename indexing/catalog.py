@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.database import Connection
 from indexing.copy_binary import Column, encode_copy
-from indexing.database import Connection
 
 _CATALOG_COLUMNS = (
     "image_id, location, name, etag, caption, alternatives, score, captioner, encoder, embedding"
@@ -57,15 +57,6 @@ class CatalogBatch:
 
     def __len__(self) -> int:
         return len(self.image_ids)
-
-
-def join_captions(captions: Sequence[str]) -> str:
-    """How an image's alternative captions are stored: one per line (captions never hold a newline)."""
-    return "\n".join(" ".join(text.split()) for text in captions if text.strip())
-
-
-def split_captions(joined: str) -> list[str]:
-    return [line for line in joined.split("\n") if line]
 
 
 @dataclass(frozen=True)

@@ -18,36 +18,22 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from core.connect import open_images
 from indexing.settings import IndexSettings, SettingsError
 
 log = logging.getLogger("indexing")
 
 
-def _database(settings: IndexSettings, attempts: int, first_delay: float) -> Any:
-    from indexing.database import EntraTokenPassword, apply_schema, azure_credential, make_connector
+def _database(settings: IndexSettings, attempts: int = 6, first_delay: float = 1.0) -> Any:
+    """The indexer's retrying session on the configured database, its schema applied first."""
+    from core.connect import database_connector
+    from core.database import apply_schema
     from indexing.retry import Database
 
-    dsn, entra = settings.database_dsn()
-    password = EntraTokenPassword(azure_credential(settings.azure_client_id)) if entra else None
-    schema_connect = make_connector(dsn, password, register_vector=False)
-    conn = schema_connect()
+    conn = database_connector(settings.database, register_vector=False)()
     apply_schema(conn)
     conn.close()
-    return Database(make_connector(dsn, password), attempts=attempts, first_delay=first_delay)
-
-
-def _open_source(settings: IndexSettings) -> Any:
-    from indexing.images import open_image_store
-
-    return partial(
-        open_image_store,
-        settings.image_store,
-        images_dir=settings.images_dir,
-        connection_string=settings.images_connection_string,
-        account_url=settings.images_account_url,
-        container=settings.images_container,
-        sas_ttl_minutes=15,
-    )
+    return Database(database_connector(settings.database), attempts=attempts, first_delay=first_delay)
 
 
 def _encoder_dir(settings: IndexSettings) -> Path:
@@ -63,23 +49,23 @@ def _encoder_dir(settings: IndexSettings) -> Path:
     return settings.encoder_dir
 
 
-def _fit_options(args: argparse.Namespace) -> Any:
+def _fit_options(args: argparse.Namespace, settings: IndexSettings) -> Any:
     from indexing.refit import FitOptions
 
-    return FitOptions(pca_dim=args.pca_dim, clusters=args.clusters, show_progress=not args.no_progress)
+    return FitOptions(
+        pca_dim=args.pca_dim,
+        clusters=args.clusters,
+        show_progress=not args.no_progress,
+        vector_index=settings.strategy.vector_index,
+    )
 
 
 def cmd_index(settings: IndexSettings, args: argparse.Namespace) -> Any:
-    from indexing import models
-    from indexing.runner import IndexOptions, Models, run_index
+    from indexing.runner import IndexOptions
 
     checkpoint = args.checkpoint or settings.captioner_checkpoint
     if checkpoint is None:
         raise SettingsError("CAPTIONER_CHECKPOINT is not set (or pass --checkpoint): index needs a captioner")
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise SettingsError(f"captioner checkpoint not found: {checkpoint}")
-    device = models.pick_device(args.device or settings.device)
     options = IndexOptions(
         batch_size=args.batch_size or settings.batch_size,
         workers=settings.workers if args.workers is None else args.workers,
@@ -90,23 +76,56 @@ def cmd_index(settings: IndexSettings, args: argparse.Namespace) -> Any:
         show_progress=not args.no_progress,
         skip_log=args.skip_log
         or settings.log_dir / f"skipped-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.jsonl",
-        fit=_fit_options(args),
+        fit=_fit_options(args, settings),
     )
-    threads = settings.threads if args.threads is None else args.threads
+    return index_images(
+        settings,
+        Path(checkpoint),
+        options,
+        device=args.device or settings.device,
+        threads=settings.threads if args.threads is None else args.threads,
+        db_attempts=args.db_attempts,
+        db_first_delay=args.db_first_delay,
+    )
+
+
+def index_images(
+    settings: IndexSettings,
+    checkpoint: Path,
+    options: Any,
+    *,
+    device: str | None = None,
+    threads: int | None = None,
+    db_attempts: int = 6,
+    db_first_delay: float = 1.0,
+) -> Any:
+    """Caption and index the configured collection with ``checkpoint``; returns the run's summary.
+
+    The one entry point of an indexing run, for this command line and for the demo.
+    """
+    from indexing import models
+    from indexing.runner import Models, run_index
+
+    if not checkpoint.is_file():
+        raise SettingsError(f"captioner checkpoint not found: {checkpoint}")
+    picked = models.pick_device(device or settings.device)
+    threads = settings.threads if threads is None else threads
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    log.info("captioning on %s with %s; skipped files are logged to %s", device, checkpoint, options.skip_log)
+    log.info("captioning on %s with %s; skipped files are logged to %s", picked, checkpoint, options.skip_log)
     encoder_dir = _encoder_dir(settings)
-    db = _database(settings, args.db_attempts, args.db_first_delay)
+    db = _database(settings, db_attempts, db_first_delay)
     run_models = Models(
-        models.captioner(checkpoint, device),
+        models.captioner(checkpoint, picked),
         models.checkpoint_id(checkpoint),
         partial(models.onnx_encoder, threads=threads or None),
     )
     try:
-        return run_index(_open_source(settings), db, settings.model_share, encoder_dir, run_models, options)
+        return run_index(
+            partial(open_images, settings.images), db, settings.model_share, encoder_dir, run_models, options
+        )
     finally:
         db.close()
 
@@ -118,15 +137,15 @@ def cmd_refit(settings: IndexSettings, args: argparse.Namespace) -> Any:
     summary = RunSummary("refit")
     db = _database(settings, args.db_attempts, args.db_first_delay)
     try:
-        refit(db, settings.model_share, _encoder_dir(settings), _fit_options(args), summary)
+        refit(db, settings.model_share, _encoder_dir(settings), _fit_options(args, settings), summary)
     finally:
         db.close()
     return summary
 
 
 def cmd_status(settings: IndexSettings, args: argparse.Namespace) -> dict[str, Any]:
+    from core.bundle import BundleError, current_version
     from indexing import catalog, store
-    from indexing.bundle import BundleError, current_version
 
     try:
         active: str | None = current_version(settings.model_share)
@@ -213,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pgserver").setLevel(logging.WARNING)
-    from indexing.bundle import BundleError
-    from indexing.database import DatabaseUnavailable
+    from core.bundle import BundleError
+    from core.database import DatabaseUnavailable
     from indexing.retry import IndexingError
 
     handlers = {"index": cmd_index, "refit": cmd_refit, "status": cmd_status, "prune": cmd_prune}

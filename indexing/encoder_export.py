@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, cast
 
-from indexing.text_encoder import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE
+from core.text_encoder import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE
 
 DEFAULT_ENCODER_ID = "sentence-transformers/all-MiniLM-L6-v2"
 ONNX_OPSET = 17

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexing.space import normalize_rows
+from core.space import normalize_rows
 
 DEFAULT_PCA_DIM = 128
 MAX_FIT_SAMPLE = 200_000

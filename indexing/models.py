@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from indexing.text_encoder import OnnxSentenceEncoder
+    from core.text_encoder import OnnxSentenceEncoder
     from training.caption import Captioner
 
 
@@ -23,7 +23,7 @@ def captioner(checkpoint: Path, device: str) -> Captioner:
 @functools.lru_cache(maxsize=4)
 def onnx_encoder(folder: Path, threads: int | None = None) -> OnnxSentenceEncoder:
     """The query path's encoder: identical embeddings at index and query time."""
-    from indexing.text_encoder import OnnxSentenceEncoder
+    from core.text_encoder import OnnxSentenceEncoder
 
     return OnnxSentenceEncoder(folder, threads=threads, spin=False)
 

@@ -13,10 +13,10 @@ from itertools import islice
 from pathlib import Path
 from typing import TextIO, TypeVar
 
+from core.database import Connection
+from core.images import ImageRef, ImageStore, ImageStoreUnavailable
 from indexing import catalog
 from indexing.catalog import Skip
-from indexing.database import Connection
-from indexing.images import ImageRef, ImageStore, ImageStoreUnavailable
 from indexing.publish import image_identity
 from indexing.read import WorkItem
 from indexing.report import RunSummary, SkipLog, progress

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+from core.bundle import BundleError, bundles_root, current_version
 from indexing import store
-from indexing.bundle import BundleError, bundles_root, current_version
 from indexing.retry import Database, IndexingError
 
 log = logging.getLogger(__name__)

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from indexing.bundle import new_version_name, write_bundle
-from indexing.catalog import join_captions
-from indexing.database import Connection, apply_schema
+from core.bundle import new_version_name, write_bundle
+from core.captions import join_captions
+from core.database import Connection, apply_schema
+from core.space import nearest_clusters, project
+from core.text_encoder import CONFIG_FILE, OnnxSentenceEncoder
+from core.vector_index import DEFAULT_VECTOR_INDEX, create_vector_index
 from indexing.fit import FittedSpace, fit_space
-from indexing.space import nearest_clusters, project
 from indexing.stages import encode_groups
 from indexing.store import RowBatch, insert_new_rows, replace_clusters
-from indexing.text_encoder import CONFIG_FILE, OnnxSentenceEncoder
-from indexing.vector_index import DEFAULT_VECTOR_INDEX, create_vector_index
 
 log = logging.getLogger(__name__)
 STORE_BATCH_ROWS = 5_000

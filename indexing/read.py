@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from core.images import ImageNotFound, ImageStore, ImageStoreUnavailable
 from indexing.catalog import Skip
-from indexing.images import ImageNotFound, ImageStore, ImageStoreUnavailable
 
 _BYTES_IO_REPR = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>")
 

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from core.bundle import new_version_name
+from core.text_encoder import CONFIG_FILE
+from core.vector_index import DEFAULT_VECTOR_INDEX, create_vector_index
 from indexing import catalog, store
-from indexing.bundle import new_version_name
 from indexing.fit import MAX_FIT_SAMPLE, FittedSpace, fit_space
 from indexing.publish import publish_space
 from indexing.report import RunSummary, progress
 from indexing.retry import Database, IndexingError
 from indexing.stages import assign
-from indexing.text_encoder import CONFIG_FILE
-from indexing.vector_index import DEFAULT_VECTOR_INDEX, create_vector_index
 
 log = logging.getLogger(__name__)
 PAGE_ROWS = 20_000

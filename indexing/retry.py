@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import psycopg2
 
-from indexing.database import Connection, DatabaseUnavailable, first_line
+from core.database import Connection, DatabaseUnavailable, first_line
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

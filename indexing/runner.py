@@ -18,11 +18,12 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.bundle import BundleError, SearchBundle, load_bundle
+from core.captions import join_captions
+from core.database import Connection
+from core.images import ImageStore
 from indexing import catalog, store
-from indexing.bundle import BundleError, SearchBundle, load_bundle
-from indexing.catalog import CatalogBatch, Skip, join_captions
-from indexing.database import Connection
-from indexing.images import ImageStore
+from indexing.catalog import CatalogBatch, Skip
 from indexing.plan import plan_run, remove_unlisted
 from indexing.read import DecodedBatch, Preprocess, make_loader
 from indexing.refit import FitOptions, encoder_id, refit

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from indexing.space import beam_weights, mean_embeddings, nearest_clusters, project
+from core.space import beam_weights, mean_embeddings, nearest_clusters, project
 
 if TYPE_CHECKING:
     import torch

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.database import Connection
+from core.vector_index import drop_vector_indexes
 from indexing.copy_binary import Column, encode_copy
-from indexing.database import Connection
-from indexing.vector_index import drop_vector_indexes
 
 _COLUMNS = "bundle_version, image_id, name, caption, alternatives, embedding, cluster_id, captioner"
 _COPY_IMAGES = f"COPY images ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
@@ -183,10 +183,3 @@ def version_row_counts(conn: Connection) -> dict[str, int]:
     with conn.cursor() as cur:
         cur.execute("SELECT bundle_version, count(*) FROM images GROUP BY bundle_version ORDER BY 1")
         return {str(version): int(n) for version, n in cur.fetchall()}
-
-
-def count_images(conn: Connection, bundle_version: str) -> int:
-    with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM images WHERE bundle_version = %s", (bundle_version,))
-        row = cur.fetchone()
-    return int(row[0]) if row else 0

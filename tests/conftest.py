@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from indexing.database import apply_schema, start_embedded_postgres, stop_embedded_postgres
+from core.database import apply_schema, start_embedded_postgres, stop_embedded_postgres
 from indexing.publish import CaptionedImage, build_index
 from tests.corpus import captions
 

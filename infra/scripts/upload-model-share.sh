@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Copy a local model-share folder (the layout indexing/bundle.py writes: bundles/<version>/...,
+# Copy a local model-share folder (the layout core/bundle.py writes: bundles/<version>/...,
 # bundles/CURRENT, plus captioner checkpoints) into the Azure Files share the Function mounts.
 #   infra/scripts/upload-model-share.sh DIR
 # Version folders go first and bundles/CURRENT last, so the running app (which re-reads CURRENT)

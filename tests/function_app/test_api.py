@@ -7,8 +7,8 @@ import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
+from core.bundle import current_version
 from function_app.api import create_api
-from indexing.bundle import current_version
 from indexing.publish import CaptionedImage
 from tests.function_app.conftest import make_settings
 

@@ -11,8 +11,8 @@ import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
+from core.database import start_embedded_postgres, stop_embedded_postgres
 from function_app.api import create_api
-from indexing.database import start_embedded_postgres, stop_embedded_postgres
 from indexing.publish import CaptionedImage, build_index
 from tests.function_app.conftest import make_settings
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from core.bundle import load_bundle
+from core.database import make_connector
+from core.space import project
+from core.text_encoder import OnnxSentenceEncoder
 from function_app.api import create_api
 from function_app.index_reader import IndexedImage, SearchPlan, search_index, text_ranks
 from function_app.ranking import RankingOptions, blend, rank_images
-from indexing.bundle import load_bundle
-from indexing.database import make_connector
 from indexing.publish import CaptionedImage
-from indexing.space import project
-from indexing.text_encoder import OnnxSentenceEncoder
 from tests.conftest import index_corpus
 from tests.function_app.conftest import make_settings
 

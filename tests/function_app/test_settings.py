@@ -10,10 +10,11 @@ AZURE = {"FUNCTIONS_WORKER_RUNTIME": "python"}
 def test_local_defaults_use_the_checkout_and_an_embedded_database() -> None:
     settings = Settings.from_env({})
     assert settings.model_share.parts[-2:] == (".data", "share")
-    assert settings.database_url is None and settings.postgres_entra is None
-    assert settings.embedded_pg_dir is not None
-    assert settings.image_store == "folder"
-    assert (settings.nprobe, settings.default_k, settings.max_k, settings.max_query_chars) == (
+    assert settings.database.url is None and settings.database.entra is None
+    assert settings.database.embedded_dir is not None
+    assert settings.images.kind == "folder"
+    search = settings.search
+    assert (search.nprobe, search.default_k, search.max_k, search.max_query_chars) == (
         8,
         10,
         100,
@@ -36,13 +37,13 @@ def test_azure_with_entra_postgres_and_blob_images() -> None:
         }
     )
     assert settings.model_share == Path("/mounts/models")
-    assert settings.postgres_entra is not None
+    assert settings.database.entra is not None
     assert (
-        settings.postgres_entra.dsn()
+        settings.database.entra.dsn()
         == "host=pg.example.net dbname=search user=search-identity sslmode=require"
     )
-    assert settings.embedded_pg_dir is None
-    assert settings.image_store == "blob"
+    assert settings.database.embedded_dir is None
+    assert settings.images.kind == "blob"
     assert settings.cors_allowed_origins == ("https://web.example.net", "https://other.example.net")
     assert settings.serve_web is False
 
@@ -77,8 +78,13 @@ def test_missing_or_malformed_settings_name_the_variable(env: dict[str, str], me
 
 def test_ranking_settings() -> None:
     default = Settings.from_env({})
-    ranking = default.ranking
-    assert (ranking.text_weight, ranking.min_similarity, ranking.answer_similarity, default.exact_below) == (
+    ranking = default.search.ranking
+    assert (
+        ranking.text_weight,
+        ranking.min_similarity,
+        ranking.answer_similarity,
+        default.search.exact_below,
+    ) == (
         0.2,
         0.3,
         0.6,
@@ -92,11 +98,16 @@ def test_ranking_settings() -> None:
             "SEARCH_EXACT_BELOW": "0",
         }
     )
-    ranking = tuned.ranking
-    assert (ranking.text_weight, ranking.min_similarity, ranking.answer_similarity, tuned.exact_below) == (
+    ranking = tuned.search.ranking
+    assert (
+        ranking.text_weight,
+        ranking.min_similarity,
+        ranking.answer_similarity,
+        tuned.search.exact_below,
+    ) == (
         0.0,
         None,
         None,
         0,
     )
-    assert Settings.from_env({"SEARCH_ANSWER_SIMILARITY": "0.7"}).ranking.answer_similarity == 0.7
+    assert Settings.from_env({"SEARCH_ANSWER_SIMILARITY": "0.7"}).search.ranking.answer_similarity == 0.7

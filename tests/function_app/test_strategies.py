@@ -8,9 +8,9 @@ import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
+from core.vector_index import create_vector_index, drop_vector_indexes, vector_index_name
 from function_app.api import create_api
 from indexing.publish import CaptionedImage
-from indexing.vector_index import create_vector_index, drop_vector_indexes, vector_index_name
 from tests.conftest import index_corpus
 from tests.corpus import captions
 from tests.function_app.conftest import make_settings

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import psycopg2
 
-from indexing.bundle import BundleError, current_version
-from indexing.database import make_connector
+from core.bundle import BundleError, current_version
+from core.database import make_connector
 from indexing.retry import Database
 
 

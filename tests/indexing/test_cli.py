@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from core.database import apply_schema
 from indexing.cli import build_parser
-from indexing.database import apply_schema
 from tests.conftest import PROJECT_ROOT, create_database
 from tests.indexing.pipeline_helpers import index_state, write_broken_files
 from training.synthetic import make_shapes

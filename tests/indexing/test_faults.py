@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from indexing.database import make_connector, start_embedded_postgres, stop_embedded_postgres
-from indexing.images import BlobImageStore, LocalFolderStore
+from core.database import make_connector, start_embedded_postgres, stop_embedded_postgres
+from core.images import BlobImageStore, LocalFolderStore
 from indexing.retry import Database, IndexingError
 from indexing.runner import Models, run_index
 from tests.indexing.conftest import quiet_options

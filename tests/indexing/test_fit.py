@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.space import normalize_rows, project
 from indexing.fit import default_cluster_count, default_pca_dim, fit_space
-from indexing.space import normalize_rows, project
 
 
 def sentence_like(rows: int, dim: int, seed: int) -> np.ndarray:

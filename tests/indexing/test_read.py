@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from indexing.images import ImageNotFound, ImageStoreUnavailable, LocalFolderStore
+from core.images import ImageNotFound, ImageStoreUnavailable, LocalFolderStore
 from indexing.read import DecodeFailure, Preprocess, WorkItem, decode_image, make_loader, read_item
 from tests.indexing.pipeline_helpers import png_header_only
 

@@ -10,13 +10,13 @@ import numpy as np
 import psycopg2
 import pytest
 
-from indexing.bundle import bundles_root, load_bundle
-from indexing.images import LocalFolderStore
+from core.bundle import bundles_root, load_bundle
+from core.images import LocalFolderStore
+from core.space import nearest_clusters, project
 from indexing.prune import prune_versions
 from indexing.refit import FitOptions, refit
 from indexing.report import RunSummary
 from indexing.runner import Models, run_index
-from indexing.space import nearest_clusters, project
 from tests.indexing.conftest import quiet_options
 from tests.indexing.pipeline_helpers import database, index_state, write_broken_files
 from training.synthetic import make_shapes
@@ -128,8 +128,8 @@ def test_a_refit_that_cannot_write_the_bundle_keeps_the_active_one(
 ) -> None:
     import errno
 
-    from indexing import bundle as bundle_module
-    from indexing.bundle import BundleWriteError
+    from core import bundle as bundle_module
+    from core.bundle import BundleWriteError
 
     images, share = tmp_path / "images", tmp_path / "share"
     make_shapes(images, 12)
@@ -159,9 +159,9 @@ def test_each_image_keeps_its_beam_captions_and_their_probability_weighted_mean_
 ) -> None:
     from PIL import Image
 
-    from indexing.catalog import split_captions
+    from core.captions import split_captions
+    from core.space import beam_weights, normalize_rows
     from indexing.models import onnx_encoder
-    from indexing.space import beam_weights, normalize_rows
 
     images, share = tmp_path / "images", tmp_path / "share"
     names = make_shapes(images, 10)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from indexing.env import SettingsError
+from core.env import SettingsError
+from core.vector_index import Strategy
+from function_app.settings import Settings
 from indexing.settings import IndexSettings
+
+AZURE = {"FUNCTIONS_WORKER_RUNTIME": "python", "MODEL_SHARE_PATH": "/m"}
 
 
 def test_captioning_defaults_are_beam_5_with_5_captions_per_image() -> None:
@@ -24,3 +28,61 @@ def test_captioning_defaults_are_beam_5_with_5_captions_per_image() -> None:
 def test_malformed_captioning_settings_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         IndexSettings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {**AZURE, "DATABASE_URL": "postgresql://x", "IMAGES_ACCOUNT_URL": "https://a.example.net"},
+        {
+            **AZURE,
+            "POSTGRES_HOST": "pg.example.net",
+            "POSTGRES_DATABASE": "search",
+            "POSTGRES_USER": "indexer",
+            "IMAGES_CONNECTION_STRING": "UseDevelopmentStorage=true",
+            "IMAGES_CONTAINER": "photos",
+            "SAS_TTL_MINUTES": "30",
+        },
+    ],
+)
+def test_the_indexer_and_the_service_read_the_shared_parts_alike(env: dict[str, str]) -> None:
+    indexer, service = IndexSettings.from_env(env), Settings.from_env(env)
+    assert indexer.model_share == service.model_share
+    assert indexer.database == service.database
+    assert indexer.images == service.images
+    assert indexer.strategy == service.search.strategy
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FUNCTIONS_WORKER_RUNTIME": "python"}, r"MODEL_SHARE_PATH is not set"),
+        ({**AZURE}, r"POSTGRES_HOST is not set \(or DATABASE_URL\)"),
+        ({"POSTGRES_HOST": "h"}, r"POSTGRES_DATABASE is not set \(the database that holds the index\)"),
+        (
+            {"SEARCH_STRATEGY": "annoy"},
+            r"SEARCH_STRATEGY must be one of hnsw, ivfflat, clusters, exact, got 'annoy'",
+        ),
+        ({"SAS_TTL_MINUTES": "0"}, r"SAS_TTL_MINUTES must be between 1 and 1440, got 0"),
+    ],
+)
+def test_the_indexer_fails_on_shared_settings_with_the_service_s_messages(
+    env: dict[str, str], message: str
+) -> None:
+    for settings in (IndexSettings, Settings):
+        with pytest.raises(SettingsError, match=message):
+            settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "index"),
+    [("hnsw", "hnsw"), ("ivfflat", "ivfflat"), ("clusters", None), ("exact", None), (None, "ivfflat")],
+)
+def test_search_strategy_names_the_vector_index_the_indexer_builds(
+    strategy: str | None, index: str | None
+) -> None:
+    env = {} if strategy is None else {"SEARCH_STRATEGY": strategy}
+    settings = IndexSettings.from_env(env)
+    assert settings.strategy.vector_index == index
+    assert settings.strategy is Strategy(strategy or "ivfflat")

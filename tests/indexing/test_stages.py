@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexing.space import normalize_rows
+from core.space import normalize_rows
+from core.text_encoder import OnnxSentenceEncoder
 from indexing.stages import encode_groups
-from indexing.text_encoder import OnnxSentenceEncoder
 
 
 def test_encode_groups_weighs_each_caption_by_its_beam_probability(encoder_dir: Path) -> None:

@@ -1,8 +1,9 @@
 import numpy as np
 import psycopg2
 
-from indexing.database import apply_schema
-from indexing.store import IndexRow, count_images, delete_versions_except, replace_clusters, upsert_images
+from core.database import apply_schema
+from function_app.index_reader import count_images
+from indexing.store import IndexRow, delete_versions_except, replace_clusters, upsert_images
 
 
 def _rows(version: str, captions: list[str]) -> list[IndexRow]:

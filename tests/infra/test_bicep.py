@@ -329,6 +329,7 @@ def test_scripts_read_only_outputs_that_exist() -> None:
 
 def test_funcignore_keeps_the_query_path_and_drops_the_rest() -> None:
     lines = {ln.strip() for ln in (ROOT / ".funcignore").read_text().splitlines()}
-    assert {"tests/", "web/", "training/", ".venv/", "node_modules/", ".data/", "docs/", "infra/"} <= lines
-    kept = {ENTRY_SCRIPT, "host.json", "requirements.txt", "function_app/", "indexing/"}
+    dropped = {"tests/", "web/", "training/", "indexing/", "demo/", "evaluation/", "benchmarks/"}
+    assert dropped | {".venv/", "node_modules/", ".data/", "docs/", "infra/"} <= lines
+    kept = {ENTRY_SCRIPT, "host.json", "requirements.txt", "function_app/", "core/"}
     assert not kept & lines

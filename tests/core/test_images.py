@@ -17,7 +17,7 @@ from azure.core.pipeline import PipelineRequest
 from azure.core.rest import HttpRequest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from indexing.images import (
+from core.images import (
     BlobImageStore,
     ImageNotFound,
     ImageStore,
@@ -25,7 +25,7 @@ from indexing.images import (
     LocalFolderStore,
     open_image_store,
 )
-from indexing.images.sas import MAX_KEY_LIFETIME, REFRESH_MARGIN, key_lifetime, needs_new_key
+from core.images.sas import MAX_KEY_LIFETIME, REFRESH_MARGIN, key_lifetime, needs_new_key
 from tests.azurite import (  # noqa: F401  (fixtures, until tests/conftest.py registers tests.azurite)
     ACCOUNT,
     AzuriteOAuth,

@@ -32,7 +32,7 @@ class DatabaseUnavailable(Exception):
 
 
 def schema_sql() -> str:
-    return resources.files("indexing").joinpath("schema.sql").read_text(encoding="utf-8")
+    return resources.files("core").joinpath("schema.sql").read_text(encoding="utf-8")
 
 
 def apply_schema(conn: Connection) -> None:
@@ -48,11 +48,6 @@ def _register_vector(conn: Connection) -> None:
     from pgvector.psycopg2 import register_vector
 
     register_vector(conn)
-
-
-def entra_dsn(host: str, database: str, user: str, sslmode: str) -> str:
-    """The DSN of an Azure Database for PostgreSQL reached with an Entra token as the password."""
-    return f"host={host} dbname={database} user={user} sslmode={sslmode}"
 
 
 def azure_credential(client_id: str | None) -> Any:

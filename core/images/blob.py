@@ -11,8 +11,8 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError, ServiceRequestError
 from azure.storage.blob import BlobServiceClient
 
-from indexing.images.base import ImageNotFound, ImageRef, ImageStoreUnavailable, is_image_name
-from indexing.images.sas import AccountKeySigner, Clock, SasSigner, UserDelegationSigner, utc_now
+from core.images.base import ImageNotFound, ImageRef, ImageStoreUnavailable, is_image_name
+from core.images.sas import AccountKeySigner, Clock, SasSigner, UserDelegationSigner, utc_now
 
 DEFAULT_SAS_TTL = timedelta(minutes=15)
 MAX_SAS_TTL = timedelta(days=1)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from indexing.images.base import ImageNotFound, ImageRef, ImageStoreUnavailable, check_name, is_image_name
+from core.images.base import ImageNotFound, ImageRef, ImageStoreUnavailable, check_name, is_image_name
 
 
 class LocalFolderStore:

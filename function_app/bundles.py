@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.bundle import BundleError, SearchBundle, current_version, load_bundle
+from core.text_encoder import EncoderError, OnnxSentenceEncoder
 from function_app.errors import ServiceUnavailable
-from indexing.bundle import BundleError, SearchBundle, current_version, load_bundle
-from indexing.text_encoder import EncoderError, OnnxSentenceEncoder
 
 _RETRY_AFTER_FAILURE_SECONDS = 2.0
 
@@ -27,12 +27,9 @@ class BundleProvider:
     version is loaded and swapped in. A new version that fails to load leaves the old one serving.
     """
 
-    def __init__(
-        self, share: Path, *, check_seconds: float = 10.0, encoder_threads: int | None = None
-    ) -> None:
+    def __init__(self, share: Path, *, check_seconds: float = 10.0) -> None:
         self._share = share
         self._check_seconds = check_seconds
-        self._encoder_threads = encoder_threads
         self._loaded: LoadedBundle | None = None
         self._error: str | None = None
         self._next_check = 0.0
@@ -59,7 +56,7 @@ class BundleProvider:
             version = current_version(self._share)
             if self._loaded is None or self._loaded.bundle.version != version:
                 bundle = load_bundle(self._share, version)
-                encoder = OnnxSentenceEncoder(bundle.encoder_dir, threads=self._encoder_threads)
+                encoder = OnnxSentenceEncoder(bundle.encoder_dir)
                 self._loaded = LoadedBundle(bundle, encoder)
             self._error = None
             self._next_check = time.monotonic() + self._check_seconds

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexing.text_encoder import EncoderError, OnnxSentenceEncoder
+from core.text_encoder import EncoderError, OnnxSentenceEncoder
 from tests.corpus import captions
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from indexing.images.base import ImageStore
+from core.images.base import ImageStore
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -32,7 +32,7 @@ def open_image_store(
     if kind == "folder":
         if images_dir is None:
             raise ValueError("IMAGE_STORE=folder needs IMAGES_DIR")
-        from indexing.images.folder import LocalFolderStore
+        from core.images.folder import LocalFolderStore
 
         return LocalFolderStore(images_dir, url_prefix)
     if kind != "blob":
@@ -46,7 +46,7 @@ def open_image_store(
     if not 1 <= sas_ttl_minutes <= 24 * 60:
         raise ValueError(f"SAS_TTL_MINUTES must be between 1 and 1440; got {sas_ttl_minutes}")
     # Imported here so a folder-backed process never pays for the Azure SDK import.
-    from indexing.images.blob import BlobImageStore
+    from core.images.blob import BlobImageStore
 
     sas_ttl = timedelta(minutes=sas_ttl_minutes)
     if connection_string:

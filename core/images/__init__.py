@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from indexing.images.base import (
+from core.images.base import (
     IMAGE_EXTENSIONS,
     ImageNotFound,
     ImageRef,
@@ -16,11 +16,11 @@ from indexing.images.base import (
     ImageStoreUnavailable,
     is_image_name,
 )
-from indexing.images.factory import open_image_store
-from indexing.images.folder import LocalFolderStore
+from core.images.factory import open_image_store
+from core.images.folder import LocalFolderStore
 
 if TYPE_CHECKING:
-    from indexing.images.blob import BlobImageStore
+    from core.images.blob import BlobImageStore
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -38,7 +38,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "BlobImageStore":
-        from indexing.images.blob import BlobImageStore
+        from core.images.blob import BlobImageStore
 
         return BlobImageStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

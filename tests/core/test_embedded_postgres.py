@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from indexing.database import stop_embedded_postgres
+from core.database import stop_embedded_postgres
 
 
 def dead_pid() -> int:

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexing import bundle as bundle_module
-from indexing.bundle import BundleError, BundleWriteError, current_version, load_bundle, write_bundle
+from core import bundle as bundle_module
+from core.bundle import BundleError, BundleWriteError, current_version, load_bundle, write_bundle
 
 
 def _write(share: Path, encoder: Path, version: str | None = None, dim: int = 8) -> str:

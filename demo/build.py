@@ -3,21 +3,21 @@
 1. the corpus and captioner: a fixed sample of the openclipart drawings (Debian's openclipart-svg) or,
    without that package, the generated shapes; a small Show, Attend and Tell captioner is trained on
    it with the project's own code (training/demo.py);
-2. the index: the real indexing pipeline (indexing/cli.py) captions every image with that captioner,
-   encodes, fits, stores into the embedded PostgreSQL and publishes the bundle;
-3. serving is the caller's (function_app/cli.py).
+2. the index: the real indexing pipeline (indexing.cli.index_images) captions every image with that
+   captioner, encodes, fits, stores into the embedded PostgreSQL and publishes the bundle;
+3. serving is the caller's (demo/cli.py).
 Later runs find the bundle and the recorded corpus and go straight to serving.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from function_app.settings import Settings
+from indexing.settings import IndexSettings
 
 DEMO_IMAGES = 1000
 
@@ -43,28 +43,36 @@ def load_demo(demo_dir: Path) -> DemoCorpus | None:
     return corpus if corpus.images_dir.is_dir() and corpus.checkpoint.is_file() else None
 
 
-def reset_demo(settings: Settings, demo_dir: Path) -> None:
+def reset_demo(settings: IndexSettings, demo_dir: Path, *, share_is_default: bool) -> None:
     """Forget an earlier demo: its corpus, captioner, bundle and embedded database (local defaults only)."""
     import shutil
 
-    from indexing.database import stop_embedded_postgres
+    from core.database import stop_embedded_postgres
 
-    if settings.embedded_pg_dir is None or "MODEL_SHARE_PATH" in os.environ:
+    embedded = settings.database.embedded_dir
+    if embedded is None or not share_is_default:
         raise SystemExit(
             "--rebuild only resets the local defaults: unset DATABASE_URL, POSTGRES_HOST and MODEL_SHARE_PATH"
         )
-    stop_embedded_postgres(settings.embedded_pg_dir)
-    shutil.rmtree(settings.embedded_pg_dir, ignore_errors=True)
+    stop_embedded_postgres(embedded)
+    shutil.rmtree(embedded, ignore_errors=True)
     shutil.rmtree(settings.model_share, ignore_errors=True)
     shutil.rmtree(demo_dir, ignore_errors=True)
 
 
 def build_demo(
-    settings: Settings, demo_dir: Path, cache_dir: Path, max_images: int = DEMO_IMAGES
+    settings: IndexSettings, demo_dir: Path, cache_dir: Path, max_images: int = DEMO_IMAGES
 ) -> DemoCorpus:
-    """Train the demo captioner and index its corpus through the real pipeline; returns what it built."""
-    from indexing import cli as index_cli
+    """Train the demo captioner and index its corpus through the real pipeline; returns what it built.
+
+    ``settings`` say where the index goes (database, model share); the images and the captioner are
+    the demo's own.
+    """
+    from core.settings import ImageStoreSettings
+    from indexing.cli import index_images
     from indexing.encoder_export import ensure_encoder_export
+    from indexing.refit import FitOptions
+    from indexing.runner import IndexOptions
     from training.demo import demo_dataset, train_demo_captioner
 
     started = time.perf_counter()
@@ -79,29 +87,19 @@ def build_demo(
     encoder_dir = ensure_encoder_export(cache_dir)
 
     print("[3/3] indexing: caption, encode, fit, store, publish", flush=True)
-    environment = {
-        "CAPTIONER_CHECKPOINT": str(checkpoint),
-        "IMAGE_STORE": "folder",
-        "IMAGES_DIR": str(corpus.images_dir),
-        "ENCODER_DIR": str(encoder_dir),
-        "MODEL_SHARE_PATH": str(settings.model_share),
-    }
-    if settings.database_url:
-        environment["DATABASE_URL"] = settings.database_url
-    elif settings.embedded_pg_dir is not None:
-        environment["EMBEDDED_PG_DIR"] = str(settings.embedded_pg_dir)
-    previous = {key: os.environ.get(key) for key in environment}
-    os.environ.update(environment)
-    try:
-        status = index_cli.main(["index"])
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    if status != 0:
-        raise SystemExit(f"indexing the demo corpus failed (exit {status}); run ./dev demo again to resume")
+    folder = ImageStoreSettings("folder", corpus.images_dir, None, None, "images", None, 15)
+    settings = dataclasses.replace(settings, images=folder, encoder_dir=encoder_dir)
+    options = IndexOptions(
+        batch_size=settings.batch_size,
+        workers=settings.workers,
+        beam_size=settings.beam_size,
+        captions_per_image=settings.captions_per_image,
+        max_length=settings.max_length,
+        skip_log=settings.log_dir / "skipped-demo.jsonl",
+        fit=FitOptions(vector_index=settings.strategy.vector_index),
+    )
+    summary = index_images(settings, checkpoint, options)
+    print(summary.render(), flush=True)
     demo_record(demo_dir).write_text(
         json.dumps({"images_dir": str(corpus.images_dir), "source": source, "checkpoint": str(checkpoint)}),
         encoding="utf-8",

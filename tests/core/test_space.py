@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from indexing.space import beam_weights, mean_embeddings, nearest_clusters, normalize_rows, project
+from core.space import beam_weights, mean_embeddings, nearest_clusters, normalize_rows, project
 
 
 def test_project_gives_unit_vectors_in_the_reduced_space() -> None:
