@@ -59,7 +59,7 @@ def _text_copy(conn: Connection, batch: RowBatch) -> int:
     return len(batch)
 
 
-# What the indexer stores beside each caption (INDEX_CAPTIONS_PER_IMAGE=5), full-text indexed with it.
+# What the indexer stores beside each caption (INDEX_CAPTIONS_PER_IMAGE=5); search ranks both by full text.
 ALTERNATIVES = "\n".join(
     [
         "a man riding a horse on the beach",

@@ -50,8 +50,9 @@ CREATE TABLE IF NOT EXISTS catalog (
 ALTER TABLE catalog ADD COLUMN IF NOT EXISTS alternatives text NOT NULL DEFAULT '';
 
 CREATE INDEX IF NOT EXISTS catalog_location_idx ON catalog (location, name);
--- Captions are for people too: full-text search over them without the embedding.
-CREATE INDEX IF NOT EXISTS catalog_caption_fts_idx ON catalog USING gin (to_tsvector('english', caption));
+-- No query read the catalog's full-text GIN index, and every catalog merge paid to maintain it; search
+-- ranks the `images` rows' captions at query time instead (see the images table above).
+DROP INDEX IF EXISTS catalog_caption_fts_idx;
 
 -- Images that can never be indexed as they are (corrupt, not an image, too large), so later runs skip
 -- them without reading them again. A changed file has a new image_id and is tried again.
