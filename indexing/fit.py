@@ -26,7 +26,7 @@ MINIBATCH_THRESHOLD = 20_000
 class FittedSpace:
     pca_mean: np.ndarray  # (D,) subtracted before projecting: zero for the uncentered PCA
     pca_components: np.ndarray  # (d, D) orthonormal rows
-    centroids: np.ndarray  # (C, d), unit rows
+    centroids: np.ndarray  # (C, d), means of unit rows, so not unit length (norm <= 1): compare by distance
     explained_variance: float  # share of the embeddings' squared norm that the d components keep
 
 
