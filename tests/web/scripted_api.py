@@ -7,26 +7,49 @@ reads `queries` to see what the page asked for.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tests.web.site_server import ApiResponse
 
 
-def result(n: int, caption: str, url: str | None = None, score: float = 0.5) -> dict[str, Any]:
-    """One result in the contract's shape; url defaults to an image that does not exist."""
+def result(
+    n: int,
+    caption: str,
+    url: str | None = None,
+    score: float = 0.5,
+    alternatives: Sequence[str] = (),
+    text_match: bool = False,
+) -> dict[str, Any]:
+    """One result in the real API's shape (function_app/api.py); url defaults to an image that does not exist.
+
+    The similarity is the score, as when the text match adds nothing to the blend.
+    """
     return {
         "id": f"r{n}",
         "name": f"r{n}.png",
         "caption": caption,
+        "alternatives": list(alternatives),
         "score": score,
+        "similarity": score,
+        "text_match": text_match,
         "url": url or f"/r{n}.png",
     }
 
 
 def results_body(query: str, k: int, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """A 200's body in the real API's shape, as if an exact search had found `results`."""
     timing = {"encode": 1.0, "assign": 0.1, "database": 1.0, "total": 2.1}
-    return {"query": query, "k": k, "bundle_version": "scripted", "results": results, "timing_ms": timing}
+    return {
+        "query": query,
+        "k": k,
+        "strategy": "exact",
+        "nprobe": None,
+        "bundle_version": "scripted",
+        "results": results,
+        "timing_ms": timing,
+    }
 
 
 @dataclass(frozen=True)
