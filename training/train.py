@@ -8,11 +8,9 @@ interrupt), RUN_DIR/best.pt (best validation CIDEr-D), metrics.jsonl and curves.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import signal
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +19,16 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from training import loop
-from training.backbones import spec
 from training.checkpoint import check_config, check_vocab, read_checkpoint, save_checkpoint
-from training.data import FeatureCaptionDataset, ImageCaptionDataset, caption_samples, load_karpathy, select
-from training.features import cached_features
+from training.config import PRESETS, TrainConfig
+from training.data import load_karpathy, select
 from training.metrics_log import append_jsonl, plot_curves
 from training.model import ModelConfig, ShowAttendTell, caption_loss
+from training.train_data import training_datasets
 from training.vocab import Vocabulary
+
+# PRESETS and TrainConfig live in training.config; importing them from here keeps working.
+__all__ = ["PRESETS", "TrainConfig", "main", "parse_args", "pick_device", "train"]
 
 log = logging.getLogger("training.train")
 
@@ -36,114 +37,12 @@ class _StepLimit(Exception):
     """`max_steps` reached: stop cleanly as an interrupted run would, checkpoint included."""
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    dataset: str
-    out_dir: str
-    image_root: str | None = None  # default: the dataset JSON's folder
-    cache_dir: str | None = None  # default: OUT_DIR/../features
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 4e-4
-    encoder_lr: float = 1e-4
-    grad_clip: float = 5.0
-    alpha_c: float = 1.0
-    max_words: int = 20
-    min_count: int = 5
-    max_vocab: int = 7500
-    patience: int = 5
-    seed: int = 0
-    num_workers: int = 0
-    device: str = "auto"
-    val_beam: int = 1
-    checkpoint_every: int = 500
-    max_steps: int | None = None  # stop (as if interrupted) after this many steps in this process
-    resume: str | None = None
-    # Start from this checkpoint's weights with a fresh optimizer and epoch count, e.g. to fine-tune the
-    # encoder of a run trained on cached features: same vocabulary and sizes, fine_tune_blocks may differ.
-    init_from: str | None = None
-    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields except vocab_size
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # Xu et al. sizes on the default backbone.
-    "paper": {},
-    # Minutes on 2 CPU cores with cached features.
-    "demo": {
-        "epochs": 8,
-        "batch_size": 64,
-        "lr": 1e-3,
-        "min_count": 1,  # every training word: +28 CIDEr on openclipart test (docs/captioner.md)
-        "max_words": 16,
-        "patience": 3,
-        "model": {"embed_dim": 256, "attention_dim": 256, "decoder_dim": 384, "dropout": 0.3},
-    },
-    # Seconds: random tiny CNN, for tests.
-    "tiny": {
-        "epochs": 2,
-        "batch_size": 16,
-        "lr": 3e-3,
-        "min_count": 1,
-        "max_words": 10,
-        "model": {
-            "backbone": "tiny",
-            "pretrained": False,
-            "image_size": 32,
-            "grid_size": 4,
-            "embed_dim": 32,
-            "attention_dim": 32,
-            "decoder_dim": 48,
-            "dropout": 0.1,
-        },
-    },
-}
-
-
 def pick_device(name: str, info: loop.DistInfo) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and info.world_size > 1:
         return torch.device("cuda", info.local_rank)
     return torch.device(name)
-
-
-def _features_for(
-    tc: TrainConfig, model: ShowAttendTell, records: list[Any], device: torch.device, info: loop.DistInfo
-) -> tuple[torch.Tensor, torch.Tensor]:
-    root = Path(tc.image_root) if tc.image_root else Path(tc.dataset).parent
-    cache = Path(tc.cache_dir) if tc.cache_dir else Path(tc.out_dir).parent / "features"
-    if info.is_main:  # rank 0 encodes once; the others read the cache it wrote
-        feats = cached_features(cache, model.encoder, root, records, model.config, device=device)
-    loop.barrier(info)
-    if not info.is_main:
-        feats = cached_features(cache, model.encoder, root, records, model.config, device=device)
-    return feats
-
-
-def _datasets(
-    tc: TrainConfig,
-    model: ShowAttendTell,
-    train_recs: list[Any],
-    val_recs: list[Any],
-    vocab: Vocabulary,
-    device: torch.device,
-    info: loop.DistInfo,
-) -> tuple[Any, torch.Tensor | None]:
-    """Training samples (cached features, or images when fine-tuning) and cached val features."""
-    samples = caption_samples(train_recs, vocab, tc.max_words)
-    if model.config.fine_tune_blocks:
-        root = Path(tc.image_root) if tc.image_root else Path(tc.dataset).parent
-        bspec = spec(model.config.backbone)
-        images = ImageCaptionDataset(
-            root, train_recs, samples, model.config.image_size, bspec.mean, bspec.std
-        )
-        return images, None
-    feats, ok = _features_for(tc, model, train_recs, device, info)
-    val_feats = _features_for(tc, model, val_recs, device, info)[0] if val_recs else None
-    return FeatureCaptionDataset(feats, [s for s in samples if ok[s[0]]]), val_feats
 
 
 def _optimizer(tc: TrainConfig, model: ShowAttendTell) -> torch.optim.Adam:
@@ -209,7 +108,7 @@ def train(tc: TrainConfig) -> Path:
         model.load_state_dict(start["model"])
     from_features = config.fine_tune_blocks == 0
 
-    train_ds, val_feats = _datasets(tc, model, train_recs, val_recs, vocab, device, info)
+    train_ds, val_feats = training_datasets(tc, model, train_recs, val_recs, vocab, device, info)
     net: torch.nn.Module = loop.CaptionNet(model, from_features)
     if info.world_size > 1:
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)

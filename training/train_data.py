@@ -1,0 +1,52 @@
+"""What a training run reads: cached encoder features (frozen encoder) or images (fine-tuning)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from training import loop
+from training.backbones import spec
+from training.config import TrainConfig
+from training.data import FeatureCaptionDataset, ImageCaptionDataset, caption_samples
+from training.features import cached_features
+from training.model import ShowAttendTell
+from training.vocab import Vocabulary
+
+
+def _features_for(
+    tc: TrainConfig, model: ShowAttendTell, records: list[Any], device: torch.device, info: loop.DistInfo
+) -> tuple[torch.Tensor, torch.Tensor]:
+    root = Path(tc.image_root) if tc.image_root else Path(tc.dataset).parent
+    cache = Path(tc.cache_dir) if tc.cache_dir else Path(tc.out_dir).parent / "features"
+    if info.is_main:  # rank 0 encodes once; the others read the cache it wrote
+        feats = cached_features(cache, model.encoder, root, records, model.config, device=device)
+    loop.barrier(info)
+    if not info.is_main:
+        feats = cached_features(cache, model.encoder, root, records, model.config, device=device)
+    return feats
+
+
+def training_datasets(
+    tc: TrainConfig,
+    model: ShowAttendTell,
+    train_recs: list[Any],
+    val_recs: list[Any],
+    vocab: Vocabulary,
+    device: torch.device,
+    info: loop.DistInfo,
+) -> tuple[Any, torch.Tensor | None]:
+    """Training samples (cached features, or images when fine-tuning) and cached val features."""
+    samples = caption_samples(train_recs, vocab, tc.max_words)
+    if model.config.fine_tune_blocks:
+        root = Path(tc.image_root) if tc.image_root else Path(tc.dataset).parent
+        bspec = spec(model.config.backbone)
+        images = ImageCaptionDataset(
+            root, train_recs, samples, model.config.image_size, bspec.mean, bspec.std
+        )
+        return images, None
+    feats, ok = _features_for(tc, model, train_recs, device, info)
+    val_feats = _features_for(tc, model, val_recs, device, info)[0] if val_recs else None
+    return FeatureCaptionDataset(feats, [s for s in samples if ok[s[0]]]), val_feats
