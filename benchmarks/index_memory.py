@@ -42,11 +42,11 @@ def main() -> None:
         stop_embedded_postgres,
     )
     from core.images import LocalFolderStore
-    from indexing import models
+    from indexing import loaders
     from indexing.encoder_export import ensure_encoder_export
     from indexing.refit import FitOptions
-    from indexing.retry import Database
     from indexing.runner import IndexOptions, Models, run_index
+    from indexing.session import Database
     from training.synthetic import make_shapes, write_tiny_checkpoint
 
     torch.set_num_threads(1)
@@ -69,7 +69,7 @@ def main() -> None:
         conn = psycopg2.connect(dsn)
         apply_schema(conn)
         conn.close()
-        run_models = Models(models.captioner(checkpoint, "cpu"), "tiny", models.onnx_encoder)
+        run_models = Models(loaders.captioner(checkpoint, "cpu"), "tiny", loaders.onnx_encoder)
         options = IndexOptions(
             batch_size=args.batch_size,
             workers=args.workers,

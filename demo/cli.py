@@ -28,7 +28,7 @@ def _with_images(settings: Settings, corpus: DemoCorpus) -> Settings:
 def run_demo(host: str, port: int, rebuild: bool, max_images: int) -> None:
     from core.bundle import BundleError, current_version
     from core.database import DatabaseUnavailable
-    from indexing.retry import IndexingError
+    from indexing.session import IndexingError
 
     settings = Settings.from_env(os.environ)
     index_settings = IndexSettings.from_env(os.environ)

@@ -28,7 +28,7 @@ def _database(settings: IndexSettings, attempts: int = 6, first_delay: float = 1
     """The indexer's retrying session on the configured database, its schema applied first."""
     from core.connect import database_connector
     from core.database import apply_schema
-    from indexing.retry import Database
+    from indexing.session import Database
 
     conn = database_connector(settings.database, register_vector=False)()
     apply_schema(conn)
@@ -103,12 +103,12 @@ def index_images(
 
     The one entry point of an indexing run, for this command line and for the demo.
     """
-    from indexing import models
+    from indexing import loaders
     from indexing.runner import Models, run_index
 
     if not checkpoint.is_file():
         raise SettingsError(f"captioner checkpoint not found: {checkpoint}")
-    picked = models.pick_device(device or settings.device)
+    picked = loaders.pick_device(device or settings.device)
     threads = settings.threads if threads is None else threads
     if threads:
         import torch
@@ -118,9 +118,9 @@ def index_images(
     encoder_dir = _encoder_dir(settings)
     db = _database(settings, db_attempts, db_first_delay)
     run_models = Models(
-        models.captioner(checkpoint, picked),
-        models.checkpoint_id(checkpoint),
-        partial(models.onnx_encoder, threads=threads or None),
+        loaders.captioner(checkpoint, picked),
+        loaders.checkpoint_id(checkpoint),
+        partial(loaders.onnx_encoder, threads=threads or None),
     )
     try:
         return run_index(
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     from core.bundle import BundleError
     from core.database import DatabaseUnavailable
-    from indexing.retry import IndexingError
+    from indexing.session import IndexingError
 
     handlers = {"index": cmd_index, "refit": cmd_refit, "status": cmd_status, "prune": cmd_prune}
     try:

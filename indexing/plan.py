@@ -20,7 +20,7 @@ from indexing.catalog import Skip
 from indexing.publish import image_identity
 from indexing.read import WorkItem
 from indexing.report import RunSummary, SkipLog, progress
-from indexing.retry import Database, IndexingError
+from indexing.session import Database, IndexingError
 
 LIST_CHUNK = 2_000
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.bundle import BundleError, bundles_root, current_version
 from indexing import store
-from indexing.retry import Database, IndexingError
+from indexing.session import Database, IndexingError
 
 log = logging.getLogger(__name__)
 DEFAULT_GRACE = timedelta(minutes=5)

@@ -22,7 +22,7 @@ from indexing import catalog, store
 from indexing.fit import MAX_FIT_SAMPLE, FittedSpace, fit_space
 from indexing.publish import publish_space
 from indexing.report import RunSummary, progress
-from indexing.retry import Database, IndexingError
+from indexing.session import Database, IndexingError
 from indexing.stages import assign
 
 log = logging.getLogger(__name__)

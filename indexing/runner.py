@@ -28,7 +28,7 @@ from indexing.plan import plan_run, remove_unlisted
 from indexing.read import DecodedBatch, Preprocess, make_loader
 from indexing.refit import FitOptions, encoder_id, refit
 from indexing.report import RunSummary, SkipLog, progress
-from indexing.retry import Database
+from indexing.session import Database
 from indexing.stages import SentenceEncoder, assign, caption, encode_images
 
 if TYPE_CHECKING:

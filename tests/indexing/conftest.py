@@ -18,10 +18,12 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_models(tiny_checkpoint: Path) -> Models:
-    from indexing import models
+    from indexing import loaders
 
     return Models(
-        models.captioner(tiny_checkpoint, "cpu"), models.checkpoint_id(tiny_checkpoint), models.onnx_encoder
+        loaders.captioner(tiny_checkpoint, "cpu"),
+        loaders.checkpoint_id(tiny_checkpoint),
+        loaders.onnx_encoder,
     )
 
 

@@ -11,7 +11,7 @@ import psycopg2
 
 from core.bundle import BundleError, current_version
 from core.database import make_connector
-from indexing.retry import Database
+from indexing.session import Database
 
 
 def database(dsn: str, attempts: int = 2) -> Database:

@@ -12,8 +12,8 @@ import pytest
 
 from core.database import make_connector, start_embedded_postgres, stop_embedded_postgres
 from core.images import BlobImageStore, LocalFolderStore
-from indexing.retry import Database, IndexingError
 from indexing.runner import Models, run_index
+from indexing.session import Database, IndexingError
 from tests.indexing.conftest import quiet_options
 from tests.indexing.pipeline_helpers import database, index_state
 from training.synthetic import make_shapes

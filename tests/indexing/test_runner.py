@@ -161,7 +161,7 @@ def test_each_image_keeps_its_beam_captions_and_their_probability_weighted_mean_
 
     from core.captions import split_captions
     from core.space import beam_weights, normalize_rows
-    from indexing.models import onnx_encoder
+    from indexing.loaders import onnx_encoder
 
     images, share = tmp_path / "images", tmp_path / "share"
     names = make_shapes(images, 10)
