@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import threading
 import time
@@ -34,14 +33,13 @@ from typing import Any
 import numpy as np
 
 from benchmarks.caption_corpus import CACHE, encode_cached, sentences, subject_of, synthesise
+from benchmarks.http_load import http_load
+from benchmarks.scale_pca import pca_cost
+from benchmarks.scale_report import plot, print_http, print_pca, print_tables
+from benchmarks.search_latency import ms
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 Measure = Callable[[Any, np.ndarray, int], list[str]]
-
-
-def percentiles(seconds: list[float]) -> tuple[float, float]:
-    values = np.asarray(seconds) * 1000
-    return float(np.median(values)), float(np.percentile(values, 99))
 
 
 def vectors(rows: int, real: int, encoder_dir: Path) -> tuple[list[str], np.ndarray]:
@@ -188,10 +186,10 @@ def main() -> None:
             "setting": setting,
             "recall@10": recall(found100, gold, 10),
             "recall@100": recall(found100, gold, 100),
-            "c1_median_ms": percentiles(single)[0],
-            "c1_p99_ms": percentiles(single)[1],
-            "c8_median_ms": percentiles(eight)[0],
-            "c8_p99_ms": percentiles(eight)[1],
+            "c1_median_ms": ms(single)[0],
+            "c1_p99_ms": ms(single)[1],
+            "c8_median_ms": ms(eight)[0],
+            "c8_p99_ms": ms(eight)[1],
             **(extra or {}),
         }
         rows_out.append(row)
@@ -251,155 +249,6 @@ def main() -> None:
     out.write_text(json.dumps(report, indent=2))
     plot(report, DOCS / f"scale-{args.rows}.png")
     print_tables(report)
-
-
-def pca_cost(full: np.ndarray, queries: np.ndarray, rows: int) -> list[dict[str, float]]:
-    """recall@10 of exact search in a PCA space of each size against exact search in the full space:
-    the service's uncentered PCA, and beside it a centered PCA (the service's before session 3)."""
-    from sklearn.decomposition import PCA
-
-    from core.space import project
-    from indexing.fit import fit_space
-
-    subset = full[: min(rows, 200_000)]
-    truth = np.argsort(-(queries @ subset.T), axis=1)[:, :10]
-
-    def recall_in(mean: np.ndarray, components: np.ndarray) -> float:
-        found = np.argsort(
-            -(project(queries, mean, components) @ project(subset, mean, components).T), axis=1
-        )
-        return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found[:, :10], truth, strict=True)]))
-
-    out = []
-    for dim in (32, 64, 96, 128, 192, 256):
-        space = fit_space(subset[:50_000], pca_dim=dim, clusters=1)
-        centered = PCA(n_components=dim, svd_solver="randomized", random_state=0).fit(subset[:50_000])
-        out.append(
-            {
-                "pca_dim": dim,
-                "recall@10": recall_in(space.pca_mean, space.pca_components),
-                "explained_variance": space.explained_variance,
-                "centered_recall@10": recall_in(centered.mean_, centered.components_),
-            }
-        )
-    return out
-
-
-def http_load(dsn: str, share: Path, queries: list[str]) -> list[dict[str, float]]:
-    from benchmarks.search_latency import serving
-
-    env = {**os.environ, "DATABASE_URL": dsn, "MODEL_SHARE_PATH": str(share), "IMAGES_DIR": str(CACHE)}
-    with serving(env) as base:
-        return [
-            load_level(base, queries, concurrency, min(len(queries), 100) * max(1, concurrency // 4))
-            for concurrency in (1, 8, 32)
-        ]
-
-
-def load_level(base: str, queries: list[str], concurrency: int, total: int) -> dict[str, float]:
-    """``total`` search requests from ``concurrency`` threads (after a short warm-up)."""
-    import httpx
-
-    times: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=concurrency)
-    with httpx.Client(base_url=base, timeout=30, limits=limits) as client:
-
-        def one(i: int) -> None:
-            nonlocal errors
-            started = time.perf_counter()
-            response = client.get("/api/search", params={"q": queries[i % len(queries)], "k": 10})
-            times.append(time.perf_counter() - started)
-            errors += response.status_code != 200
-
-        with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(one, range(min(20, total))))  # warm-up
-            times.clear()
-            started = time.perf_counter()
-            list(pool.map(one, range(total)))
-            elapsed = time.perf_counter() - started
-    median, p99 = percentiles(times)
-    print(
-        f"  HTTP c={concurrency}: {total / elapsed:.0f} req/s, median {median:.1f} ms, p99 {p99:.1f} ms, "
-        f"{errors} errors",
-        flush=True,
-    )
-    return {
-        "concurrency": concurrency,
-        "requests": total,
-        "rps": total / elapsed,
-        "median_ms": median,
-        "p99_ms": p99,
-        "errors": errors,
-    }
-
-
-def plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for strategy, marker in (("cluster routing", "o"), ("IVFFlat", "s"), ("HNSW", "^"), ("exact", "x")):
-        rows = [r for r in report["strategies"] if r["strategy"] == strategy]
-        ax.plot(
-            [r["c1_median_ms"] for r in rows], [r["recall@10"] for r in rows], marker=marker, label=strategy
-        )
-        for r in rows:
-            ax.annotate(
-                r["setting"].split("=")[-1],
-                (r["c1_median_ms"], r["recall@10"]),
-                fontsize=7,
-                textcoords="offset points",
-                xytext=(3, -8),
-            )
-    ax.set_xscale("log")
-    ax.set_xlabel("database latency, median ms (concurrency 1, log scale)")
-    ax.set_ylabel("recall@10 against exact search")
-    ax.set_title(f"{report['rows']:,} rows, PCA {report['pca_dim']}-d, {report['clusters']} lists")
-    ax.axhline(0.95, color="grey", linestyle=":", linewidth=1)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-
-
-def print_tables(report: dict[str, Any]) -> None:
-    print(f"\n### {report['rows']:,} rows: recall against exact search and database latency\n")
-    print(
-        "| strategy | setting | recall@10 | recall@100 | c1 median ms | c1 p99 ms | c8 median ms | c8 p99 ms |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for r in report["strategies"]:
-        print(
-            f"| {r['strategy']} | {r['setting']} | {r['recall@10']:.3f} | {r['recall@100']:.3f} | "
-            f"{r['c1_median_ms']:.1f} | {r['c1_p99_ms']:.1f} | {r['c8_median_ms']:.1f} | {r['c8_p99_ms']:.1f} |"
-        )
-    print_pca(report["pca"])
-    if "http" in report:
-        print_http(report["http"])
-
-
-def print_pca(rows: list[dict[str, float]]) -> None:
-    print("\n### Cost of PCA (exact search in the reduced space against the full 384-d space)\n")
-    print("| PCA dims | recall@10 (uncentered, the service's) | norm kept | recall@10 (centered) |")
-    print("|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r['pca_dim']} | {r['recall@10']:.3f} | {r['explained_variance']:.3f} "
-            f"| {r.get('centered_recall@10', float('nan')):.3f} |"
-        )
-
-
-def print_http(rows: list[dict[str, float]]) -> None:
-    print("\n### HTTP API under load (loopback, bounded)\n")
-    print("| concurrency | requests | req/s | median ms | p99 ms | errors |\n|---|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r['concurrency']} | {r['requests']} | {r['rps']:.0f} | {r['median_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['errors']} |"
-        )
 
 
 if __name__ == "__main__":
