@@ -113,3 +113,30 @@ class Database:
         if self._conn is not None and not self._conn.closed:
             self._conn.close()
         self._conn = None
+
+
+class ConnectionSession:
+    """``Database``'s interface on a connection the caller owns: each unit of work commits, no retries.
+
+    For tests, evaluation and benchmarks that hold a plain connection, so they write through the same
+    code as a production run.
+    """
+
+    retries = 0
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def run(self, what: str, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a transaction and commit; roll back and re-raise if it fails."""
+        try:
+            result = work(self._conn)
+            self._conn.commit()
+        except BaseException:
+            if not self._conn.closed:
+                self._conn.rollback()
+            raise
+        return result
+
+    def close(self) -> None:
+        """The connection is the caller's: it stays open."""

@@ -9,7 +9,7 @@ duplicate.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,18 +32,6 @@ _MERGE_STAGING = (
     "embedding = EXCLUDED.embedding, "
     "cluster_id = EXCLUDED.cluster_id, captioner = EXCLUDED.captioner, updated_at = now()"
 )
-
-
-@dataclass(frozen=True)
-class IndexRow:
-    bundle_version: str
-    image_id: str
-    name: str
-    caption: str
-    embedding: np.ndarray  # (d,) unit vector in the bundle's reduced space
-    cluster_id: int
-    captioner: str = ""
-    alternatives: str = ""  # other captions, one per line (catalog.join_captions)
 
 
 @dataclass(frozen=True)
@@ -77,26 +65,6 @@ class RowBatch:
         )
 
 
-def rows_to_batches(rows: Iterable[IndexRow]) -> list[RowBatch]:
-    """Group IndexRow objects by version into RowBatch objects."""
-    grouped: dict[str, list[IndexRow]] = {}
-    for row in rows:
-        grouped.setdefault(row.bundle_version, []).append(row)
-    return [
-        RowBatch(
-            version,
-            [r.image_id for r in group],
-            [r.name for r in group],
-            [r.caption for r in group],
-            np.stack([np.asarray(r.embedding, dtype=np.float32) for r in group]),
-            np.array([int(r.cluster_id) for r in group], dtype=np.int32),
-            [r.captioner for r in group],
-            [r.alternatives for r in group],
-        )
-        for version, group in grouped.items()
-    ]
-
-
 def insert_new_rows(conn: Connection, batch: RowBatch) -> int:
     """COPY rows straight into ``images``; for a version being built, where no row can exist yet."""
     if len(batch) == 0:
@@ -116,11 +84,6 @@ def merge_rows(conn: Connection, batch: RowBatch) -> int:
         cur.execute(_MERGE_STAGING)
         cur.execute("TRUNCATE images_staging")
     return len(batch)
-
-
-def upsert_images(conn: Connection, rows: Iterable[IndexRow]) -> int:
-    """Insert or update rows keyed by (bundle_version, image_id); returns how many were written."""
-    return sum(merge_rows(conn, batch) for batch in rows_to_batches(rows))
 
 
 def _vector_text(vector: np.ndarray) -> str:
@@ -154,18 +117,6 @@ def has_clusters(conn: Connection, bundle_version: str) -> bool:
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM clusters WHERE bundle_version = %s LIMIT 1", (bundle_version,))
         return cur.fetchone() is not None
-
-
-def delete_versions_except(conn: Connection, keep: Sequence[str]) -> int:
-    """Remove every bundle version not in ``keep`` (see delete_version); returns rows deleted."""
-    versions = set(version_row_counts(conn)) | _cluster_versions(conn)
-    return sum(delete_version(conn, version) for version in sorted(versions - set(keep)))
-
-
-def _cluster_versions(conn: Connection) -> set[str]:
-    with conn.cursor() as cur:
-        cur.execute("SELECT DISTINCT bundle_version FROM clusters")
-        return {row[0] for row in cur.fetchall()}
 
 
 def delete_version(conn: Connection, bundle_version: str) -> int:

@@ -1,18 +1,39 @@
+"""The index rows' writes as production makes them: COPY into a new version, merge into the active one."""
+
+from __future__ import annotations
+
 import numpy as np
 import psycopg2
+import pytest
 
 from core.database import apply_schema
-from function_app.index_reader import count_images
-from indexing.store import IndexRow, delete_versions_except, replace_clusters, upsert_images
+from core.vector_index import create_vector_index, vector_index_name
+from indexing.store import (
+    RowBatch,
+    delete_version,
+    has_clusters,
+    insert_new_rows,
+    merge_rows,
+    refresh_cluster_sizes,
+    replace_clusters,
+    version_row_counts,
+)
 
 
-def _rows(version: str, captions: list[str]) -> list[IndexRow]:
-    rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(len(captions), 4)).astype(np.float32)
-    return [
-        IndexRow(version, f"id{i}", f"dir/name {i}.png", c, vectors[i], i % 2, "ckpt-1")
-        for i, c in enumerate(captions)
-    ]
+def _batch(version: str, captions: list[str], first: int = 0) -> RowBatch:
+    rng = np.random.default_rng(first)
+    vectors = rng.normal(size=(len(captions), 4)).astype(np.float32)  # (N, 4)
+    ids = range(first, first + len(captions))
+    return RowBatch(
+        version,
+        [f"id{i}" for i in ids],
+        [f"dir/name {i}.png" for i in ids],
+        captions,
+        vectors,
+        np.array([i % 2 for i in ids], dtype=np.int32),
+        ["ckpt-1"] * len(captions),
+        [f"other {c}" for c in captions],
+    )
 
 
 def test_schema_can_be_applied_twice(fresh_dsn: str) -> None:
@@ -25,25 +46,35 @@ def test_schema_can_be_applied_twice(fresh_dsn: str) -> None:
     conn.close()
 
 
-def test_upsert_is_idempotent_and_updates_in_place(fresh_dsn: str) -> None:
+def test_merge_is_idempotent_and_updates_in_place(fresh_dsn: str) -> None:
     conn = psycopg2.connect(fresh_dsn)
-    rows = _rows("v1", ["a dog", "a cat", "a bird"])
-    assert upsert_images(conn, rows) == 3
-    assert upsert_images(conn, rows) == 3
-    changed = [
-        IndexRow(r.bundle_version, r.image_id, r.name, r.caption + " again", r.embedding, r.cluster_id)
-        for r in rows[:1]
-    ]
-    upsert_images(conn, changed)
+    batch = _batch("v1", ["a dog", "a cat", "a bird"])
+    assert merge_rows(conn, batch) == 3
+    assert merge_rows(conn, batch) == 3  # a resumed run writes the same batch again
+    changed = _batch("v1", ["a dog again"])
+    merge_rows(conn, changed)
     conn.commit()
-    assert count_images(conn, "v1") == 3
+    assert version_row_counts(conn) == {"v1": 3}
     with conn.cursor() as cur:
-        cur.execute("SELECT caption FROM images WHERE image_id = 'id0'")
-        assert cur.fetchone() == ("a dog again",)
+        cur.execute("SELECT caption, alternatives FROM images WHERE image_id = 'id0'")
+        assert cur.fetchone() == ("a dog again", "other a dog again")
     conn.close()
 
 
-def test_copy_round_trips_awkward_text(fresh_dsn: str) -> None:
+def test_insert_new_rows_copies_a_new_version_and_refuses_a_duplicate(fresh_dsn: str) -> None:
+    conn = psycopg2.connect(fresh_dsn)
+    assert insert_new_rows(conn, _batch("v2", ["a", "b"])) == 2
+    assert insert_new_rows(conn, _batch("v2", [])) == 0
+    conn.commit()
+    with pytest.raises(psycopg2.errors.UniqueViolation):
+        insert_new_rows(conn, _batch("v2", ["a"]))
+    conn.rollback()
+    assert version_row_counts(conn) == {"v2": 2}
+    conn.close()
+
+
+@pytest.mark.parametrize("write", [merge_rows, insert_new_rows])
+def test_copy_round_trips_awkward_text(fresh_dsn: str, write: object) -> None:
     conn = psycopg2.connect(fresh_dsn)
     awkward = [
         "tab\there",
@@ -52,7 +83,7 @@ def test_copy_round_trips_awkward_text(fresh_dsn: str) -> None:
         "quote ' and \" ; DROP TABLE images; --",
         "Ünïcödé 東京",
     ]
-    upsert_images(conn, _rows("v1", awkward))
+    write(conn, _batch("v1", awkward))  # type: ignore[operator]
     conn.commit()
     with conn.cursor() as cur:
         cur.execute("SELECT caption FROM images ORDER BY image_id")
@@ -65,25 +96,42 @@ def test_vectors_survive_the_copy(fresh_dsn: str) -> None:
 
     conn = psycopg2.connect(fresh_dsn)
     register_vector(conn)
-    rows = _rows("v1", ["x"])
-    upsert_images(conn, rows)
+    batch = _batch("v1", ["x"])
+    insert_new_rows(conn, batch)
     with conn.cursor() as cur:
         cur.execute("SELECT embedding FROM images")
         stored = cur.fetchone()[0]
     conn.close()
-    np.testing.assert_allclose(stored.to_numpy(), rows[0].embedding, rtol=1e-6)
+    np.testing.assert_allclose(stored.to_numpy(), batch.embeddings[0], rtol=1e-6)
 
 
-def test_clusters_sizes_and_pruning_of_old_versions(fresh_dsn: str) -> None:
+def test_cluster_sizes_follow_the_rows_and_a_deleted_version_leaves_nothing(fresh_dsn: str) -> None:
     conn = psycopg2.connect(fresh_dsn)
-    upsert_images(conn, _rows("old", ["a", "b"]))
-    upsert_images(conn, _rows("new", ["a", "b", "c"]))
+    insert_new_rows(conn, _batch("old", ["a", "b"]))
+    replace_clusters(conn, "old", np.eye(2, 4, dtype=np.float32))
+    insert_new_rows(conn, _batch("new", ["a", "b", "c"]))
+    assert not has_clusters(conn, "new")
     replace_clusters(conn, "new", np.eye(2, 4, dtype=np.float32))
+    assert has_clusters(conn, "new")
+    sizes = "SELECT cluster_id, size FROM clusters WHERE bundle_version = %s ORDER BY cluster_id"
     with conn.cursor() as cur:
-        cur.execute("SELECT cluster_id, size FROM clusters WHERE bundle_version = 'new' ORDER BY cluster_id")
+        cur.execute(sizes, ("new",))
         assert cur.fetchall() == [(0, 2), (1, 1)]
-    assert delete_versions_except(conn, ["new"]) == 2
+    merge_rows(conn, _batch("new", ["d", "e"], first=3))  # an incremental run adds ids 3 and 4
+    refresh_cluster_sizes(conn, "new")
+    with conn.cursor() as cur:
+        cur.execute(sizes, ("new",))
+        assert cur.fetchall() == [(0, 3), (1, 2)]
+    create_vector_index(conn, "old", 4, "hnsw", lists=2)
     conn.commit()
-    assert count_images(conn, "old") == 0
-    assert count_images(conn, "new") == 3
+
+    assert delete_version(conn, "old") == 2
+    conn.commit()
+    assert version_row_counts(conn) == {"new": 5}
+    assert not has_clusters(conn, "old")
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = %s", (vector_index_name("old", "hnsw"),)
+        )
+        assert cur.fetchone() == (0,)
     conn.close()
