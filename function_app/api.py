@@ -79,7 +79,7 @@ def _result_json(result: SearchResult, base_url: str) -> dict[str, Any]:
     return {
         "query": result.query,
         "k": result.k,
-        "strategy": result.strategy,
+        "strategy": result.strategy.value,
         "nprobe": result.nprobe,
         "bundle_version": result.bundle_version,
         "results": [

@@ -4,20 +4,57 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from core.bundle import BundleError, SearchBundle, current_version, load_bundle
 from core.text_encoder import EncoderError, OnnxSentenceEncoder
 from function_app.errors import ServiceUnavailable
 
+if TYPE_CHECKING:
+    import numpy as np
+
 _RETRY_AFTER_FAILURE_SECONDS = 2.0
+
+
+class SentenceEncoder(Protocol):
+    def encode(self, sentences: Sequence[str]) -> np.ndarray:
+        """(N,) texts -> (N, D) unit vectors in the encoder's space."""
+        ...
 
 
 @dataclass(frozen=True)
 class LoadedBundle:
     bundle: SearchBundle
-    encoder: OnnxSentenceEncoder
+    encoder: SentenceEncoder  # the bundle's own encoder (an OnnxSentenceEncoder of its encoder folder)
+
+
+class BundleSource(Protocol):
+    """Where the search service gets the bundle it searches."""
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last load failed, or None."""
+        ...
+
+    def get(self) -> LoadedBundle:
+        """The bundle to search now, or ServiceUnavailable saying why there is none."""
+        ...
+
+
+class PinnedBundle:
+    """Always the same loaded bundle version: to search a version that is not the share's CURRENT one
+    (the evaluation ranks several versions side by side)."""
+
+    last_error: str | None = None
+
+    def __init__(self, loaded: LoadedBundle) -> None:
+        self._loaded = loaded
+
+    def get(self) -> LoadedBundle:
+        return self._loaded
 
 
 class BundleProvider:

@@ -1,11 +1,13 @@
 """Read queries against the search index: static SQL text, bound parameters only.
 
-Four ways to rank the active bundle version's rows by cosine similarity:
+Four ways to rank the active bundle version's rows by cosine similarity (function_app/planner.py picks
+one per query):
   hnsw, ivfflat  pgvector ANN indexes built per bundle version (core/vector_index.py);
   clusters       the original design: only the rows of the query's nearest K-means clusters;
   exact          every row (the reference; slow on large indexes).
-and one full-text search over every caption of an image (the GIN index of schema.sql), which returns
-each match's cosine too, for hybrid ranking (function_app/ranking.py).
+and the full-text rank of the query's words in all of an image's captions, for hybrid ranking
+(function_app/ranking.py). No index serves it: the captions of the given candidate rows only are
+parsed and ranked at query time.
 """
 
 from __future__ import annotations
@@ -13,18 +15,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import assert_never
 
 import numpy as np
 from psycopg2 import sql
 
 from core.captions import split_captions
 from core.database import Connection
-from core.vector_index import typed_embedding, vector_index_name
+from core.vector_index import Strategy, typed_embedding, vector_index_name
+from function_app.planner import SearchPlan
 
-STRATEGIES = ("hnsw", "ivfflat", "clusters", "exact")
+__all__ = [
+    "IndexedImage",
+    "SearchPlan",
+    "ann_index_exists",
+    "count_images",
+    "indexed_image",
+    "search_index",
+    "text_ranks",
+]
 
 _ROUTED_SEARCH = """
-SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS score
+SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS similarity
 FROM images
 WHERE bundle_version = %(version)s AND cluster_id = ANY(%(clusters)s)
 ORDER BY embedding <=> %(query)s
@@ -32,7 +44,7 @@ LIMIT %(k)s
 """
 
 _EXACT_SEARCH = """
-SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS score
+SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS similarity
 FROM images
 WHERE bundle_version = %(version)s
 ORDER BY embedding <=> %(query)s
@@ -71,8 +83,8 @@ def _ann_search(dim: int) -> sql.Composed:
     # the bundle manifest (an integer checked by typed_embedding), never from a request.
     column = typed_embedding(dim)
     return sql.SQL(
-        "SELECT image_id, name, caption, alternatives, 1 - ({column} <=> %(query)s::vector({dim})) AS score "
-        "FROM images WHERE bundle_version = %(version)s "
+        "SELECT image_id, name, caption, alternatives, 1 - ({column} <=> %(query)s::vector({dim})) "
+        "AS similarity FROM images WHERE bundle_version = %(version)s "
         "ORDER BY {column} <=> %(query)s::vector({dim}) LIMIT %(k)s"
     ).format(column=column, dim=sql.Literal(int(dim)))
 
@@ -83,16 +95,8 @@ class IndexedImage:
     name: str
     caption: str
     alternatives: tuple[str, ...]  # the captioner's other captions of the image, best first
-    score: float  # cosine similarity in the reduced space, 1 is identical
+    similarity: float  # cosine similarity to the query in the reduced space, 1 is identical
     text_rank: float = 0.0  # full-text rank of the query's words in the captions, in [0, 1); 0: none
-
-
-@dataclass(frozen=True)
-class SearchPlan:
-    strategy: str
-    clusters: Sequence[int] = ()  # for "clusters"
-    probes: int = 8  # for "ivfflat"
-    ef_search: int = 100  # for "hnsw"
 
 
 def search_index(
@@ -102,21 +106,20 @@ def search_index(
     vector = np.asarray(query, dtype=np.float32)
     params = {"query": vector, "version": version, "k": k}
     with conn.cursor() as cur:
-        if plan.strategy == "clusters":
-            cur.execute(_ROUTED_SEARCH, {**params, "clusters": [int(c) for c in plan.clusters]})
-        elif plan.strategy == "exact":
-            cur.execute(_EXACT_SEARCH, params)
-        elif plan.strategy in ("hnsw", "ivfflat"):
-            if plan.strategy == "hnsw":
+        match plan.strategy:
+            case Strategy.CLUSTERS:
+                cur.execute(_ROUTED_SEARCH, {**params, "clusters": [int(c) for c in plan.clusters]})
+            case Strategy.EXACT:
+                cur.execute(_EXACT_SEARCH, params)
+            case Strategy.HNSW:
                 # HNSW returns at most ef_search rows, so it must be at least k.
                 cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(plan.ef_search, k)),))
-            else:
+                cur.execute(_ann_search(vector.shape[0]), params)
+            case Strategy.IVFFLAT:
                 cur.execute("SELECT set_config('ivfflat.probes', %s, true)", (str(plan.probes),))
-            cur.execute(_ann_search(vector.shape[0]), params)
-        else:
-            raise ValueError(
-                f"unknown search strategy {plan.strategy!r}; choose one of {', '.join(STRATEGIES)}"
-            )
+                cur.execute(_ann_search(vector.shape[0]), params)
+            case _:
+                assert_never(plan.strategy)
         rows = cur.fetchall()
     return [indexed_image(row) for row in rows]
 
@@ -132,14 +135,14 @@ def text_ranks(conn: Connection, version: str, text: str, image_ids: Sequence[st
 
 
 def indexed_image(row: Sequence[object], text_rank: float = 0.0) -> IndexedImage:
-    """An ``(image_id, name, caption, alternatives, score)`` result row as an IndexedImage."""
-    image_id, name, caption, alternatives, score = row
+    """An ``(image_id, name, caption, alternatives, similarity)`` result row as an IndexedImage."""
+    image_id, name, caption, alternatives, similarity = row
     return IndexedImage(
         str(image_id),
         str(name),
         str(caption),
         tuple(split_captions(str(alternatives))),
-        float(score),  # type: ignore[arg-type]
+        float(similarity),  # type: ignore[arg-type]
         text_rank,
     )
 

@@ -49,7 +49,7 @@ class RankingOptions:
 @dataclass(frozen=True)
 class RankedImage:
     image: IndexedImage
-    score: float  # the blended score; image.score is the cosine, image.text_rank the full-text rank
+    score: float  # the blended score; image.similarity is the cosine, image.text_rank the full-text rank
 
 
 def blend(
@@ -61,19 +61,19 @@ def blend(
     candidates.update((image.image_id, image) for image in lexical)  # these know their text rank
     best_rank = max((image.text_rank for image in lexical), default=0.0)
     gate = options.answer_similarity
-    if gate is not None and best_rank <= 0 and all(image.score < gate for image in candidates.values()):
+    if gate is not None and best_rank <= 0 and all(image.similarity < gate for image in candidates.values()):
         return []  # nothing reaches the gate and nothing shares a word: the query means nothing here
     weight = options.text_weight if best_rank > 0 else 0.0
     ranked = []
     for image in candidates.values():
         if (
             options.min_similarity is not None
-            and image.score < options.min_similarity
+            and image.similarity < options.min_similarity
             and image.text_rank <= 0
         ):
             continue
         text_part = image.text_rank / best_rank if best_rank > 0 else 0.0
-        ranked.append(RankedImage(image, (1 - weight) * image.score + weight * text_part))
+        ranked.append(RankedImage(image, (1 - weight) * image.similarity + weight * text_part))
     ranked.sort(key=lambda r: (-r.score, r.image.image_id))
     return ranked[:k]
 

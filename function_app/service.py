@@ -6,17 +6,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.bundle import SearchBundle
-from core.database import Connection, ConnectionPool, DatabaseUnavailable
+from core.database import ConnectionPool, DatabaseUnavailable
 from core.images import ImageStore
-from core.space import nearest_clusters, project
-from function_app.bundles import BundleProvider
+from core.space import project
+from core.vector_index import Strategy
+from function_app.bundles import BundleSource
 from function_app.errors import InvalidRequest, ServiceUnavailable
-from function_app.index_reader import SearchPlan, ann_index_exists, count_images
-from function_app.ranking import rank_images
+from function_app.index_reader import count_images
+from function_app.planner import PlanOptions, choose_strategy, plan_search
+from function_app.ranking import RankingOptions, rank_images
 from function_app.settings import SearchSettings
-
-_ANN_RECHECK_SECONDS = 30.0
+from function_app.version_facts import RECHECK_SECONDS, VersionFactsCache
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class SearchHit:
 class SearchResult:
     query: str
     k: int
-    strategy: str  # how the rows were ranked: hnsw, ivfflat, clusters or exact
+    strategy: Strategy  # how the rows were ranked
     nprobe: int | None  # clusters or lists probed (clusters, ivfflat), else None
     bundle_version: str
     hits: list[SearchHit]
@@ -57,34 +57,49 @@ def clean_query(raw: str | None, max_chars: int) -> str:
 class SearchService:
     """Encode a query, reduce it with the bundle's PCA and rank the active version's rows in pgvector.
 
-    ``strategy`` picks how (see index_reader.py). Bundles of fewer than ``exact_below`` images are
-    searched exactly (a few ms at that size, and no recall lost). While a version's ANN index is missing
-    (still building, or never built) the service routes through the K-means clusters instead, so
-    latency stays bounded; the ``strategy`` field of each result says what was used. ``ranking`` mixes
-    in full-text matches and drops weak results (ranking.py).
+    How the rows are ranked is planned per query (planner.py) from the plan options and the version's
+    live row count and ANN index, read through a cache (version_facts.py); the ``strategy`` field of
+    each result says what was used. ``ranking`` mixes in full-text matches and drops weak results
+    (ranking.py).
     """
 
     def __init__(
-        self, bundles: BundleProvider, pool: ConnectionPool, images: ImageStore, options: SearchSettings
+        self,
+        bundles: BundleSource,
+        pool: ConnectionPool,
+        images: ImageStore,
+        options: SearchSettings,
+        *,
+        recheck_seconds: float = RECHECK_SECONDS,
     ) -> None:
+        """``recheck_seconds``: how stale the version's row count and missing ANN index may be."""
         self._bundles = bundles
         self._pool = pool
         self._images = images
-        self.strategy = options.strategy.value
-        self.nprobe = options.nprobe
-        self.ef_search = options.ef_search
+        self.plan = options.plan
         self.max_k = options.max_k
         self.max_query_chars = options.max_query_chars
-        self.exact_below = options.exact_below
         self.ranking = options.ranking
-        self._ann_ready: dict[str, float] = {}  # version -> when the index was last seen missing (0: present)
+        self._facts = VersionFactsCache(recheck_seconds)
 
-    def search(self, query: str, k: int, nprobe: int | None = None, *, exact: bool = False) -> SearchResult:
-        """Top ``k`` images for ``query``. ``exact`` ranks every row (slow; for evaluation)."""
+    def search(
+        self,
+        query: str,
+        k: int,
+        nprobe: int | None = None,
+        *,
+        plan: PlanOptions | None = None,
+        ranking: RankingOptions | None = None,
+    ) -> SearchResult:
+        """Top ``k`` images for ``query``. ``nprobe`` overrides the plan's; ``plan`` and ``ranking``
+        replace the configured options for this call (the evaluation asks for exact search, say, or
+        cosine similarity alone without a cutoff)."""
         text = clean_query(query, self.max_query_chars)
         if not 1 <= k <= self.max_k:
             raise InvalidRequest(f"k must be between 1 and {self.max_k}, got {k}")
-        probes = self.nprobe if nprobe is None else nprobe
+        options = self.plan if plan is None else plan
+        ranking_options = self.ranking if ranking is None else ranking
+        probes = options.nprobe if nprobe is None else nprobe
         if probes < 1:
             raise InvalidRequest(f"nprobe must be at least 1, got {probes}")
 
@@ -94,16 +109,14 @@ class SearchService:
         embedding = loaded.encoder.encode([text])  # (1, D)
         encoded = time.perf_counter()
         vector = project(embedding, bundle.pca_mean, bundle.pca_components)[0]  # (d,)
-        assigned = time.perf_counter()
+        projected = time.perf_counter()
         try:
             with self._pool.connection() as conn:
-                strategy = "exact" if exact else self._usable_strategy(conn, bundle)
-                clusters: list[int] = []
-                if strategy == "clusters":
-                    clusters = nearest_clusters(vector, bundle.centroids, probes)[0].tolist()
-                    assigned = time.perf_counter()
-                plan = SearchPlan(strategy, clusters, probes, self.ef_search)
-                ranked = rank_images(conn, bundle.version, vector, text, k, plan, self.ranking)
+                facts = self._facts.facts(conn, bundle.version, options)
+                known = time.perf_counter()
+                search_plan = plan_search(options, facts, vector, bundle.centroids, probes)
+                planned = time.perf_counter()
+                ranked = rank_images(conn, bundle.version, vector, text, k, search_plan, ranking_options)
         except DatabaseUnavailable as exc:
             raise ServiceUnavailable(f"the search database is unavailable: {exc}") from exc
         queried = time.perf_counter()
@@ -114,49 +127,43 @@ class SearchService:
                 r.image.caption,
                 r.image.alternatives,
                 round(r.score, 4),
-                round(r.image.score, 4),
+                round(r.image.similarity, 4),
                 r.image.text_rank > 0,
                 self._images.url(r.image.name),
             )
             for r in ranked
         ]
         finished = time.perf_counter()
+        routed = search_plan.strategy in (Strategy.CLUSTERS, Strategy.IVFFLAT)
         return SearchResult(
             query=text,
             k=k,
-            strategy=strategy,
-            nprobe=min(probes, bundle.cluster_count) if strategy in ("clusters", "ivfflat") else None,
+            strategy=search_plan.strategy,
+            nprobe=min(search_plan.probes, bundle.cluster_count) if routed else None,
             bundle_version=bundle.version,
             hits=hits,
             timing_ms={
                 "encode": round((encoded - started) * 1000, 2),
-                "assign": round((assigned - encoded) * 1000, 2),
-                "database": round((queried - assigned) * 1000, 2),
+                "assign": round((projected - encoded + planned - known) * 1000, 2),
+                "database": round((known - projected + queried - planned) * 1000, 2),
                 "total": round((finished - started) * 1000, 2),
             },
         )
 
-    def _usable_strategy(self, conn: Connection, bundle: SearchBundle) -> str:
-        if 0 < bundle.rows < self.exact_below:
-            return "exact"
-        if self.strategy not in ("hnsw", "ivfflat"):
-            return self.strategy
-        version = bundle.version
-        missing_since = self._ann_ready.get(version)
-        if missing_since == 0.0:
-            return self.strategy
-        if missing_since is None or time.monotonic() - missing_since > _ANN_RECHECK_SECONDS:
-            if ann_index_exists(conn, version, self.strategy):
-                self._ann_ready[version] = 0.0
-                return self.strategy
-            self._ann_ready[version] = time.monotonic()
-        return "clusters"
+    def strategy_in_use(self) -> Strategy:
+        """The strategy a query of the active version is searched with now under the configured plan."""
+        version = self._bundles.get().bundle.version
+        try:
+            with self._pool.connection() as conn:
+                facts = self._facts.facts(conn, version, self.plan)
+        except DatabaseUnavailable as exc:
+            raise ServiceUnavailable(f"the search database is unavailable: {exc}") from exc
+        return choose_strategy(self.plan, facts)
 
     def health(self) -> dict[str, Any]:
         """Bundle version, row count and database reachability; ``status`` is "ok" only if all are."""
         report: dict[str, Any] = {"status": "ok"}
         version = None
-        bundle: SearchBundle | None = None
         try:
             bundle = self._bundles.get().bundle
             version = bundle.version
@@ -173,9 +180,10 @@ class SearchService:
         try:
             with self._pool.connection() as conn:
                 rows = count_images(conn, version) if version else None
-                strategy = self._usable_strategy(conn, bundle) if bundle else None
+                facts = self._facts.facts(conn, version, self.plan) if version else None
+            in_use = choose_strategy(self.plan, facts).value if facts else None
             report["database"] = {"reachable": True, "rows": rows}
-            report["search"] = {"configured": self.strategy, "in_use": strategy}
+            report["search"] = {"configured": self.plan.strategy.value, "in_use": in_use}
         except DatabaseUnavailable as exc:
             report["status"] = "unavailable"
             report["database"] = {"reachable": False, "error": str(exc)}

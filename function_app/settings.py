@@ -20,6 +20,7 @@ from core.settings import (
     strategy_from_env,
 )
 from core.vector_index import Strategy
+from function_app.planner import DEFAULT_EF_SEARCH, DEFAULT_EXACT_BELOW, DEFAULT_NPROBE, PlanOptions
 from function_app.ranking import (
     DEFAULT_ANSWER_SIMILARITY,
     DEFAULT_MIN_SIMILARITY,
@@ -29,12 +30,9 @@ from function_app.ranking import (
 
 __all__ = ["SearchSettings", "Settings", "SettingsError"]
 
-DEFAULT_NPROBE = 8
-DEFAULT_EF_SEARCH = 100
 DEFAULT_K = 10
 MAX_K = 100
 MAX_QUERY_CHARS = 512
-DEFAULT_EXACT_BELOW = 10_000  # exact search costs ~6 ms at 10k rows (docs/scale.md) and loses nothing
 
 
 @dataclass(frozen=True)
@@ -49,6 +47,11 @@ class SearchSettings:
     max_k: int
     max_query_chars: int
     ranking: RankingOptions
+
+    @property
+    def plan(self) -> PlanOptions:
+        """The plan options the service searches with unless a call passes its own."""
+        return PlanOptions(self.strategy, self.nprobe, self.ef_search, self.exact_below)
 
     @classmethod
     def from_env(cls, reader: EnvReader) -> SearchSettings:

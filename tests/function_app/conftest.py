@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,6 +20,20 @@ def make_settings(dsn: str, share: Path, images_dir: Path, **extra: str) -> Sett
         **extra,
     }
     return Settings.from_env(env)
+
+
+def grow(dsn: str, version: str, copies: int) -> None:
+    """Write ``copies`` more rows into ``version`` after it was published, as an incremental run does."""
+    conn = psycopg2.connect(dsn)
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO images (bundle_version, image_id, name, caption, alternatives, embedding, "
+            "cluster_id) SELECT bundle_version, image_id || '-copy', name, caption, alternatives, "
+            "embedding, cluster_id FROM images WHERE bundle_version = %s ORDER BY image_id LIMIT %s",
+            (version, copies),
+        )
+    conn.commit()
+    conn.close()
 
 
 @pytest.fixture(scope="module")

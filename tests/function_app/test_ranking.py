@@ -12,6 +12,7 @@ from core.bundle import load_bundle
 from core.database import make_connector
 from core.space import project
 from core.text_encoder import OnnxSentenceEncoder
+from core.vector_index import Strategy
 from function_app.api import create_api
 from function_app.index_reader import IndexedImage, SearchPlan, search_index, text_ranks
 from function_app.ranking import RankingOptions, blend, rank_images
@@ -125,9 +126,11 @@ def test_only_the_semantic_candidates_are_re_ranked(small_index: tuple[str, Path
     words_only = RankingOptions(text_weight=0.5, min_similarity=0.999, pool=1)
     conn = make_connector(dsn)()
     try:
-        semantic_top2 = [r.image_id for r in search_index(conn, version, vector, 2, SearchPlan("exact"))]
-        reranked = rank_images(conn, version, vector, text, 2, SearchPlan("exact"), words_only)
-        everything = rank_images(conn, version, vector, text, 6, SearchPlan("exact"), words_only)
+        semantic_top2 = [
+            r.image_id for r in search_index(conn, version, vector, 2, SearchPlan(Strategy.EXACT))
+        ]
+        reranked = rank_images(conn, version, vector, text, 2, SearchPlan(Strategy.EXACT), words_only)
+        everything = rank_images(conn, version, vector, text, 6, SearchPlan(Strategy.EXACT), words_only)
     finally:
         conn.close()
     assert {r.image.image_id for r in reranked} == {"cat", "boat"} & set(semantic_top2)

@@ -8,12 +8,18 @@ import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
-from core.vector_index import create_vector_index, drop_vector_indexes, vector_index_name
+from core.database import ConnectionPool, make_connector
+from core.images import LocalFolderStore
+from core.vector_index import Strategy, create_vector_index, drop_vector_indexes, vector_index_name
 from function_app.api import create_api
+from function_app.bundles import BundleProvider
+from function_app.planner import PlanOptions
+from function_app.ranking import RankingOptions
+from function_app.service import SearchService
 from indexing.publish import CaptionedImage
 from tests.conftest import index_corpus
 from tests.corpus import captions
-from tests.function_app.conftest import make_settings
+from tests.function_app.conftest import grow, make_settings
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +111,37 @@ def test_missing_ann_index_falls_back_to_cluster_routing(
     assert body["results"][0]["caption"] == captions(60)[5]
     assert client.get("/api/health").json()["search"] == {"configured": "ivfflat", "in_use": "clusters"}
     conn.close()
+
+
+def test_an_index_grown_past_exact_below_leaves_exact_search_without_a_refit(
+    pg_admin_dsn: str, encoder_dir: Path, tmp_path: Path
+) -> None:
+    corpus = [CaptionedImage(f"c{i}", f"c/{i}.png", t) for i, t in enumerate(captions(60))]
+    dsn, share, version = index_corpus(pg_admin_dsn, encoder_dir, tmp_path, corpus, pca_dim=16, clusters=4)
+    settings = make_settings(dsn, share, tmp_path, SEARCH_EXACT_BELOW="70")  # the default strategy: ivfflat
+    pool = ConnectionPool(make_connector(dsn))
+    service = SearchService(
+        BundleProvider(share, check_seconds=0),
+        pool,
+        LocalFolderStore(tmp_path),
+        settings.search,
+        recheck_seconds=0,
+    )
+    query = captions(60)[5]
+    assert service.search(query, 5).strategy is Strategy.EXACT  # 60 rows
+    assert service.strategy_in_use() is Strategy.EXACT
+    grow(dsn, version, 10)
+    grown = service.search(query, 5)
+    assert (grown.strategy, grown.nprobe, grown.bundle_version) == (Strategy.IVFFLAT, 4, version)
+    assert grown.hits[0].caption == query
+    assert service.strategy_in_use() is Strategy.IVFFLAT
+    assert service.health()["search"] == {"configured": "ivfflat", "in_use": "ivfflat"}
+    # A call's own plan and ranking win over the configured ones.
+    assert service.search(query, 5, plan=PlanOptions(Strategy.EXACT)).strategy is Strategy.EXACT
+    routed = service.search(query, 5, plan=PlanOptions(Strategy.CLUSTERS, nprobe=1, exact_below=0))
+    assert (routed.strategy, routed.nprobe) == (Strategy.CLUSTERS, 1)
+    nonsense = "vrolq zektif plumbanor"
+    assert len(service.search(nonsense, 5).hits) < 5
+    uncut = service.search(nonsense, 5, ranking=RankingOptions(text_weight=0.0).without_cutoff())
+    assert len(uncut.hits) == 5 and all(hit.score == hit.similarity for hit in uncut.hits)
+    pool.close()
