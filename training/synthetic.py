@@ -82,6 +82,7 @@ def write_tiny_checkpoint(path: Path, seed: int = 1) -> Path:
     import torch
 
     from training.checkpoint import save_checkpoint
+    from training.config import PRESETS
     from training.model import ModelConfig, ShowAttendTell
     from training.vocab import Vocabulary
 
@@ -106,17 +107,7 @@ def write_tiny_checkpoint(path: Path, seed: int = 1) -> Path:
             ]
         ]
     )
-    config = ModelConfig(
-        vocab_size=len(vocab),
-        backbone="tiny",
-        pretrained=False,
-        image_size=32,
-        grid_size=4,
-        embed_dim=32,
-        attention_dim=32,
-        decoder_dim=48,
-        dropout=0.1,
-    )
+    config = ModelConfig(vocab_size=len(vocab), **PRESETS["tiny"]["model"])
     model = ShowAttendTell(config)
     with torch.no_grad():
         for parameter in model.decoder.parameters():
