@@ -118,7 +118,7 @@ def main() -> None:
     from core.database import make_connector, start_embedded_postgres
     from core.space import nearest_clusters, project
     from core.text_encoder import OnnxSentenceEncoder
-    from core.vector_index import create_vector_index, drop_vector_indexes, vector_index_name
+    from core.vector_index import Strategy, create_vector_index, drop_vector_indexes, vector_index_name
     from function_app.index_reader import SearchPlan, search_index
     from indexing.encoder_export import ensure_encoder_export
 
@@ -162,7 +162,7 @@ def main() -> None:
             routed = (
                 nearest_clusters(q, bundle.centroids, probes)[0].tolist() if strategy == "clusters" else []
             )
-            chosen = SearchPlan(strategy, routed, probes, ef_search)
+            chosen = SearchPlan(Strategy(strategy), tuple(routed), probes, ef_search)
             return [row.image_id for row in search_index(conn, version, q, k, chosen)]
 
         return search

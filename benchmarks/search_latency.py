@@ -85,6 +85,7 @@ def recall_table(dsn: str, share: Path, queries: list[str], k: int) -> list[tupl
     from core.database import make_connector
     from core.space import nearest_clusters, project
     from core.text_encoder import OnnxSentenceEncoder
+    from core.vector_index import Strategy
     from function_app.index_reader import SearchPlan, ann_index_exists, search_index
 
     bundle = load_bundle(share, verify_checksums=False)
@@ -102,16 +103,22 @@ def recall_table(dsn: str, share: Path, queries: list[str], k: int) -> list[tupl
             found.append({r.image_id for r in rows})
         return found, times
 
-    exact, exact_times = run(lambda _: SearchPlan("exact"))
-    table = [("exact (all rows)", 1.0, *ms(exact_times))]
-    strategies = ["clusters"] + (["ivfflat"] if ann_index_exists(conn, bundle.version, "ivfflat") else [])
-    for strategy in strategies:
-        for nprobe in NPROBES:
-            found, times = run(
-                lambda v, n=nprobe, s=strategy: SearchPlan(
-                    s, nearest_clusters(v, bundle.centroids, n)[0].tolist() if s == "clusters" else [], n
-                )
+    def probing(strategy: Strategy, nprobe: int) -> Callable[[np.ndarray], SearchPlan]:
+        def plan(vector: np.ndarray) -> SearchPlan:
+            if strategy is not Strategy.CLUSTERS:
+                return SearchPlan(strategy, (), nprobe)
+            return SearchPlan(
+                strategy, tuple(nearest_clusters(vector, bundle.centroids, nprobe)[0].tolist()), nprobe
             )
+
+        return plan
+
+    exact, exact_times = run(lambda _: SearchPlan(Strategy.EXACT))
+    table = [("exact (all rows)", 1.0, *ms(exact_times))]
+    ann = ann_index_exists(conn, bundle.version, "ivfflat")
+    for strategy in [Strategy.CLUSTERS] + ([Strategy.IVFFLAT] if ann else []):
+        for nprobe in NPROBES:
+            found, times = run(probing(strategy, nprobe))
             recall = float(np.mean([len(f & t) / len(t) for f, t in zip(found, exact, strict=True)]))
             table.append((f"{strategy} nprobe={nprobe}", recall, *ms(times)))
     conn.close()
@@ -185,8 +192,9 @@ def main() -> None:
     import tempfile
 
     from core.database import start_embedded_postgres
+    from core.vector_index import DEFAULT_STRATEGY
+    from function_app.planner import DEFAULT_NPROBE
     from function_app.ranking import DEFAULT_ANSWER_SIMILARITY, DEFAULT_MIN_SIMILARITY, DEFAULT_TEXT_WEIGHT
-    from function_app.settings import DEFAULT_NPROBE, DEFAULT_STRATEGY
     from indexing.encoder_export import ensure_encoder_export
 
     encoder_dir = ensure_encoder_export(CACHE.parent / "cache")

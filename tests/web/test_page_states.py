@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import SCRIPTED_TIMEOUT_MS, ScriptedSite
@@ -56,24 +57,31 @@ def test_api_down_shows_an_error_with_retry(page: Page, api_down_site: str) -> N
     expect(page.locator(".result")).to_have_count(0)
 
 
-def test_server_error_message_is_shown(page: Page, scripted_site: ScriptedSite) -> None:
-    scripted_site.api.answer(500, error_body(500, "database connection lost"))
+@pytest.mark.parametrize(
+    ("status", "message", "shown", "can_retry"),
+    [
+        (
+            500,
+            "database connection lost",
+            "The search service had a problem (error 500): database connection lost.",
+            True,
+        ),
+        (400, "k must be an integer from 1 to 100", "k must be an integer from 1 to 100", False),
+    ],
+    ids=["server error, with retry", "bad request, without retry"],
+)
+def test_error_message_is_shown(
+    page: Page, scripted_site: ScriptedSite, status: int, message: str, shown: str, can_retry: bool
+) -> None:
+    scripted_site.api.answer(status, error_body(status, message))
     page.goto(scripted_site.url)
     search(page, "dog")
 
-    expect(page.locator("#error-message")).to_have_text(
-        "The search service had a problem (error 500): database connection lost."
-    )
-    expect(page.locator("#retry")).to_be_visible()
-
-
-def test_bad_request_message_is_shown_without_retry(page: Page, scripted_site: ScriptedSite) -> None:
-    scripted_site.api.answer(400, error_body(400, "k must be an integer from 1 to 100"))
-    page.goto(scripted_site.url)
-    search(page, "dog")
-
-    expect(page.locator("#error-message")).to_have_text("k must be an integer from 1 to 100")
-    expect(page.locator("#retry")).to_be_hidden()
+    expect(page.locator("#error-message")).to_have_text(shown)
+    if can_retry:
+        expect(page.locator("#retry")).to_be_visible()
+    else:
+        expect(page.locator("#retry")).to_be_hidden()
 
 
 def test_unavailable_is_explained_and_retry_recovers(page: Page, scripted_site: ScriptedSite) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.vector_index import Strategy
 from function_app.api import _result_json
 from function_app.service import SearchHit, SearchResult
 from tests.web.scripted_api import result, results_body
@@ -24,7 +25,7 @@ def test_a_scripted_answer_has_the_real_answers_shape() -> None:
         SearchResult(
             "dog",
             10,
-            "exact",
+            Strategy.EXACT,
             None,
             "v1",
             [hit],
