@@ -45,8 +45,9 @@ def main() -> None:
     from indexing import loaders
     from indexing.encoder_export import ensure_encoder_export
     from indexing.refit import FitOptions
-    from indexing.runner import IndexOptions, Models, run_index
+    from indexing.runner import IndexOptions, Models, pipeline, run_index
     from indexing.session import Database
+    from indexing.write import PostgresWriter
     from training.synthetic import make_shapes, write_tiny_checkpoint
 
     torch.set_num_threads(1)
@@ -85,15 +86,16 @@ def main() -> None:
                 marks.append((batch * args.batch_size, rss_mib()))
 
         started = time.perf_counter()
-        summary = run_index(
+        run = pipeline(
             lambda: LocalFolderStore(scratch / "images"),
-            Database(make_connector(dsn)),
+            PostgresWriter(Database(make_connector(dsn))),
             scratch / "share",
             encoder_dir,
             run_models,
             options,
             after_batch=sample,
         )
+        summary = run_index(run, options)
         total = time.perf_counter() - started
     finally:
         if not os.environ.get("DATABASE_URL"):

@@ -70,8 +70,9 @@ def main() -> None:
     from indexing import loaders
     from indexing.encoder_export import ensure_encoder_export
     from indexing.refit import FitOptions
-    from indexing.runner import IndexOptions, Models, run_index
+    from indexing.runner import IndexOptions, Models, pipeline, run_index
     from indexing.session import Database
+    from indexing.write import PostgresWriter
 
     scratch = Path(tempfile.mkdtemp(prefix="index-bench-"))
     try:
@@ -92,14 +93,15 @@ def main() -> None:
             fit=FitOptions(show_progress=False),
         )
         started = time.perf_counter()
-        summary = run_index(
+        run = pipeline(
             lambda: LocalFolderStore(scratch / "images"),
-            Database(make_connector(dsn)),
+            PostgresWriter(Database(make_connector(dsn))),
             scratch / "share",
             encoder_dir,
             run_models,
             options,
         )
+        summary = run_index(run, options)
         total = time.perf_counter() - started
         _print(summary.seconds, summary.indexed, total, args)
         _compare_encoders(dsn, encoder_dir)

@@ -39,7 +39,7 @@ def ensure_index(rows: int, real: int, dsn: str, share: Path, encoder_dir: Path)
     from core.bundle import BundleError, load_bundle
     from core.database import make_connector
     from function_app.index_reader import count_images
-    from indexing.publish import CaptionedImage, build_index
+    from indexing.versions import CaptionedImage, build_index
 
     conn = make_connector(dsn, register_vector=False)()
     try:

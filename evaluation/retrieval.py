@@ -30,8 +30,8 @@ from function_app.index_reader import (
     search_index,
 )
 from function_app.ranking import RankingOptions, blend, rank_images
-from indexing.publish import CaptionedImage, build_index
 from indexing.stages import encode_groups
+from indexing.versions import CaptionedImage, build_index
 
 Ranking = list[tuple[str, float]]  # (image id, score), best first, each image once
 SEMANTIC_ONLY = RankingOptions(text_weight=0.0).without_cutoff()

@@ -104,7 +104,8 @@ def index_images(
     The one entry point of an indexing run, for this command line and for the demo.
     """
     from indexing import loaders
-    from indexing.runner import Models, run_index
+    from indexing.runner import Models, pipeline, run_index
+    from indexing.write import PostgresWriter
 
     if not checkpoint.is_file():
         raise SettingsError(f"captioner checkpoint not found: {checkpoint}")
@@ -122,10 +123,10 @@ def index_images(
         loaders.checkpoint_id(checkpoint),
         partial(loaders.onnx_encoder, threads=threads or None),
     )
+    source = partial(open_images, settings.images)
     try:
-        return run_index(
-            partial(open_images, settings.images), db, settings.model_share, encoder_dir, run_models, options
-        )
+        run = pipeline(source, PostgresWriter(db), settings.model_share, encoder_dir, run_models, options)
+        return run_index(run, options)
     finally:
         db.close()
 
@@ -133,11 +134,18 @@ def index_images(
 def cmd_refit(settings: IndexSettings, args: argparse.Namespace) -> Any:
     from indexing.refit import refit
     from indexing.report import RunSummary
+    from indexing.write import PostgresWriter
 
     summary = RunSummary("refit")
     db = _database(settings, args.db_attempts, args.db_first_delay)
     try:
-        refit(db, settings.model_share, _encoder_dir(settings), _fit_options(args, settings), summary)
+        refit(
+            PostgresWriter(db),
+            settings.model_share,
+            _encoder_dir(settings),
+            _fit_options(args, settings),
+            summary,
+        )
     finally:
         db.close()
     return summary

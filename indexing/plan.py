@@ -1,26 +1,25 @@
 """Plan a run: list the source lazily, note what is new, and find what is gone.
 
-The listing is streamed in chunks; each chunk's ids are recorded in the ``listing`` table and checked
-against the catalog and the skip list, and the new images are appended to a spool file that the read
-stage consumes. Memory stays flat however many images the source holds.
+The listing is streamed in chunks; the writer records each chunk's ids (the ``listing`` table) and
+checks them against the catalog and the skip list, and the new images are appended to a spool file that
+the read stage consumes. Memory stays flat however many images the source holds.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from core.database import Connection
 from core.images import ImageRef, ImageStore, ImageStoreUnavailable
-from indexing import catalog
 from indexing.catalog import Skip
-from indexing.publish import image_identity
 from indexing.read import WorkItem
 from indexing.report import RunSummary, SkipLog, progress
-from indexing.session import Database, IndexingError
+from indexing.session import IndexingError
+from indexing.write import Writer
 
 LIST_CHUNK = 2_000
 T = TypeVar("T")
@@ -32,6 +31,11 @@ class Plan:
     pending: int
 
 
+def image_identity(location: str, name: str, etag: str) -> str:
+    """A stable id for an image: the same source object always gets the same id."""
+    return hashlib.sha256(f"{location}\0{name}\0{etag}".encode()).hexdigest()[:32]
+
+
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
@@ -40,7 +44,7 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 def plan_run(
     source: ImageStore,
-    db: Database,
+    writer: Writer,
     run_id: str,
     spool: Path,
     summary: RunSummary,
@@ -49,13 +53,13 @@ def plan_run(
     show_progress: bool = True,
 ) -> Plan:
     """List ``source``, record the listing under ``run_id``, write the new images to ``spool``."""
-    db.run("clearing old listings", catalog.clear_listings)
+    writer.clear_listings()
     pending = 0
     bar = progress(None, "list", enabled=show_progress)
     with spool.open("w", encoding="utf-8") as out, summary.timed("list"):
         try:
             for refs in chunked(source.list_images(), LIST_CHUNK):
-                pending += _plan_chunk(source.location, refs, db, run_id, out, summary, skip_log)
+                pending += _plan_chunk(source.location, refs, writer, run_id, out, summary, skip_log)
                 bar.update(len(refs))
         except ImageStoreUnavailable as exc:
             raise IndexingError(f"cannot list the images: {exc}") from exc
@@ -67,19 +71,14 @@ def plan_run(
 def _plan_chunk(
     location: str,
     refs: list[ImageRef],
-    db: Database,
+    writer: Writer,
     run_id: str,
     out: TextIO,
     summary: RunSummary,
     skip_log: SkipLog,
 ) -> int:
     ids = [image_identity(location, ref.name, ref.etag) for ref in refs]
-
-    def record(conn: Connection) -> tuple[set[str], dict[str, str]]:
-        catalog.mark_listed(conn, run_id, ids)
-        return catalog.known_ids(conn, ids)
-
-    done, failed = db.run("recording the listing", record)
+    done, failed = writer.record_listing(run_id, ids)
     summary.seen += len(refs)
     summary.already_indexed += len(done)
     pending = 0
@@ -97,19 +96,17 @@ def _plan_chunk(
 
 
 def remove_unlisted(
-    db: Database, location: str, run_id: str, summary: RunSummary, *, allow_empty_source: bool
+    writer: Writer, location: str, run_id: str, summary: RunSummary, *, allow_empty_source: bool
 ) -> int:
     """Delete from the index every image of ``location`` that this run did not list."""
     if summary.seen == 0 and not allow_empty_source:
-        held = db.run("counting the catalog", lambda conn: catalog.count_catalog(conn, location))
+        held = writer.count_catalog(location)
         if held:
             raise IndexingError(
                 f"the source {location} lists no images but the index holds {held} from it; "
                 "refusing to delete them all (pass --allow-empty-source if that is intended)"
             )
     with summary.timed("delete"):
-        removed = db.run(
-            "deleting images gone from the source", lambda c: catalog.delete_unlisted(c, location, run_id)
-        )
+        removed = writer.delete_unlisted(location, run_id)
     summary.deleted += removed
     return removed

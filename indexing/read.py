@@ -42,13 +42,9 @@ class WorkItem:
         return cls(image_id, name, etag)
 
 
-@dataclass(frozen=True)
-class Preprocess:
-    """What the captioner expects: square side in pixels and the normalisation of its backbone."""
-
-    image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+# What the captioner expects of a decoded image: (3, S, S) at its size and normalisation
+# (``Captioner.preprocess``). Workers are forked, so it needs no pickling.
+Preprocess = Callable[[Image.Image], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -86,8 +82,6 @@ def read_item(
     store: ImageStore, item: WorkItem, prep: Preprocess
 ) -> tuple[torch.Tensor | Skip, float, float]:
     """(3, S, S) tensor or the Skip saying why not; plus seconds spent reading and decoding."""
-    from training.images import preprocess_image
-
     started = time.perf_counter()
     try:
         data = store.read(item.name)
@@ -97,7 +91,7 @@ def read_item(
         return Skip(item.image_id, item.name, "unreadable", str(exc)), time.perf_counter() - started, 0.0
     read = time.perf_counter() - started
     try:
-        pixels = preprocess_image(decode_image(data, item.name), prep.image_size, prep.mean, prep.std)
+        pixels = prep(decode_image(data, item.name))
     except DecodeFailure as exc:
         return (
             Skip(item.image_id, item.name, exc.reason, str(exc)),
@@ -150,3 +144,20 @@ def make_loader(
         prefetch_factor=4 if workers else None,
         multiprocessing_context="fork" if workers else None,
     )
+
+
+class Reader:
+    """The read stage as a run uses it: the source (a factory, so that each DataLoader worker opens its
+    own client), listed in the main process and read and decoded in ``workers`` processes."""
+
+    def __init__(
+        self, open_source: Callable[[], ImageStore], prep: Preprocess, batch_size: int, workers: int
+    ) -> None:
+        self.open_source = open_source
+        self.prep = prep
+        self.batch_size = batch_size
+        self.workers = workers
+
+    def batches(self, spool: Path) -> Iterator[DecodedBatch]:
+        """The spool's images decoded, ``batch_size`` at a time (see ``make_loader``)."""
+        return iter(make_loader(spool, self.open_source, self.prep, self.batch_size, self.workers))

@@ -1,10 +1,10 @@
 """The runner: compose list -> read -> caption -> encode -> (assign) -> store -> (fit -> publish).
 
-It is handed its source (a factory, so each DataLoader worker opens its own client), its database
-session and the model share; models come from the caller. A first run captions everything, then fits
-and publishes a bundle. Later runs are incremental: new images are assigned to the active bundle's
-clusters with its PCA, and images gone from the source are deleted. Every batch is one transaction, so
-a run killed at any point resumes where it stopped when run again.
+It is handed a ``Pipeline``: its reader (the source and the decode workers), its mapper (models that
+turn decoded images into rows) and its writer (PostgreSQL in production, a dictionary in tests). A
+first run captions everything, then fits and publishes a bundle. Later runs are incremental: new
+images are assigned to the active bundle's clusters with its PCA, and images gone from the source are
+deleted. Every batch is one writer call, so a run killed at any point resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -16,26 +16,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from core.bundle import BundleError, SearchBundle, load_bundle
-from core.captions import join_captions
-from core.database import Connection
 from core.images import ImageStore
-from indexing import catalog, store
-from indexing.catalog import CatalogBatch, Skip
-from indexing.plan import plan_run, remove_unlisted
-from indexing.read import DecodedBatch, Preprocess, make_loader
-from indexing.refit import FitOptions, encoder_id, refit
+from indexing.mapper import Mapper, Models
+from indexing.plan import Plan, plan_run, remove_unlisted
+from indexing.read import DecodedBatch, Reader
+from indexing.refit import FitOptions, refit
 from indexing.report import RunSummary, SkipLog, progress
-from indexing.session import Database
-from indexing.stages import SentenceEncoder, assign, caption, encode_images
+from indexing.write import Writer
 
-if TYPE_CHECKING:
-    from training.caption import Captioner
+__all__ = ["IndexOptions", "Models", "Pipeline", "active_bundle", "pipeline", "run_index"]
 
 log = logging.getLogger(__name__)
 PERMANENT_SKIPS = frozenset({"empty", "undecodable", "too_large"})
+
+AfterBatch = Callable[[int], None]
+# The mapper into a run's space: (encoder folder, active bundle or None on a first run) -> Mapper.
+MapperFactory = Callable[[Path, SearchBundle | None], Mapper]
 
 
 @dataclass(frozen=True)
@@ -52,52 +50,64 @@ class IndexOptions:
 
 
 @dataclass(frozen=True)
-class Models:
-    """What the run needs from the model side: a captioner, its id, and an encoder per encoder folder."""
+class Pipeline:
+    """What a run is handed: where images come from, how they become rows, where rows go."""
 
-    captioner: Captioner
-    captioner_id: str
-    encoder: Callable[[Path], SentenceEncoder]
-
-
-AfterBatch = Callable[[int], None]
-
-
-def active_bundle(db: Database, share: Path) -> SearchBundle | None:
-    """The active bundle when its rows are complete in this database; None means a first run."""
-    try:
-        bundle = load_bundle(share)
-    except BundleError as exc:
-        log.info("no usable active bundle (%s): this run fits a new one", exc)
-        return None
-    if not db.run("checking the active version", lambda conn: store.has_clusters(conn, bundle.version)):
-        log.warning("bundle %s has no rows in this database: this run fits a new one", bundle.version)
-        return None
-    return bundle
+    reader: Reader
+    mapper: MapperFactory  # the space is known only once the run has found the active bundle
+    writer: Writer
+    share: Path  # the model share: the active bundle is read from it, a new one published to it
+    encoder_dir: Path  # the encoder of a first run; later runs use the active bundle's
+    after_batch: AfterBatch | None = None  # called with the batch number once a batch is stored
 
 
-def run_index(
+def pipeline(
     open_source: Callable[[], ImageStore],
-    db: Database,
+    writer: Writer,
     share: Path,
     encoder_dir: Path,
     models: Models,
     options: IndexOptions,
     after_batch: AfterBatch | None = None,
-) -> RunSummary:
+) -> Pipeline:
+    """The standard pipeline: DataLoader workers preprocessing for ``models``' captioner, its mapper."""
+    reader = Reader(open_source, models.preprocess, options.batch_size, options.workers)
+    mapper = partial(
+        models.mapper,
+        beam_size=options.beam_size,
+        max_length=options.max_length,
+        captions_per_image=options.captions_per_image,
+    )
+    return Pipeline(reader, mapper, writer, share, encoder_dir, after_batch)
+
+
+def active_bundle(writer: Writer, share: Path) -> SearchBundle | None:
+    """The active bundle when its rows are complete in this writer; None means a first run."""
+    try:
+        bundle = load_bundle(share)
+    except BundleError as exc:
+        log.info("no usable active bundle (%s): this run fits a new one", exc)
+        return None
+    if not writer.has_version(bundle.version):
+        log.warning("bundle %s has no rows in this database: this run fits a new one", bundle.version)
+        return None
+    return bundle
+
+
+def run_index(run: Pipeline, options: IndexOptions) -> RunSummary:
     """Bring the index up to date with the source; returns what was done."""
     summary = RunSummary("index")
     skip_log = SkipLog(options.skip_log, summary)
-    source = open_source()
-    bundle = active_bundle(db, share)
-    if bundle is not None:
-        encoder_dir = bundle.encoder_dir  # new rows must live in the active bundle's space
+    writer = run.writer
+    source = run.reader.open_source()
+    bundle = active_bundle(writer, run.share)
+    encoder_dir = run.encoder_dir if bundle is None else bundle.encoder_dir  # the active space's
     run_id = uuid.uuid4().hex
     try:
         with tempfile.TemporaryDirectory(prefix="index-spool-") as scratch:
             plan = plan_run(
                 source,
-                db,
+                writer,
                 run_id,
                 Path(scratch) / "pending.jsonl",
                 summary,
@@ -105,7 +115,7 @@ def run_index(
                 show_progress=options.show_progress,
             )
             remove_unlisted(
-                db, source.location, run_id, summary, allow_empty_source=options.allow_empty_source
+                writer, source.location, run_id, summary, allow_empty_source=options.allow_empty_source
             )
             log.info(
                 "%d images listed, %d already indexed, %d to caption",
@@ -114,55 +124,33 @@ def run_index(
                 plan.pending,
             )
             if plan.pending:
-                _caption_pending(
-                    plan.spool,
-                    plan.pending,
-                    open_source,
-                    source.location,
-                    db,
-                    bundle,
-                    encoder_dir,
-                    models,
-                    options,
-                    summary,
-                    skip_log,
-                    after_batch,
-                )
-        db.run("clearing the listing", catalog.clear_listings)
+                mapper = run.mapper(encoder_dir, bundle)
+                _map_pending(run, mapper, plan, source.location, options.show_progress, summary, skip_log)
+        writer.clear_listings()
         if bundle is None:
-            if db.run("counting the catalog", lambda conn: catalog.count_catalog(conn)):
-                refit(db, share, encoder_dir, options.fit, summary)
+            if writer.count_catalog():
+                refit(writer, run.share, encoder_dir, options.fit, summary)
         else:
-            db.run("recounting clusters", lambda conn: store.refresh_cluster_sizes(conn, bundle.version))
+            writer.refresh_cluster_sizes(bundle.version)
             summary.bundle_version = bundle.version
     finally:
         skip_log.close()
-        summary.db_retries = db.retries
+        summary.db_retries = writer.retries
     return summary
 
 
-def _caption_pending(
-    spool: Path,
-    pending: int,
-    open_source: Callable[[], ImageStore],
+def _map_pending(
+    run: Pipeline,
+    mapper: Mapper,
+    plan: Plan,
     location: str,
-    db: Database,
-    bundle: SearchBundle | None,
-    encoder_dir: Path,
-    models: Models,
-    options: IndexOptions,
+    show_progress: bool,
     summary: RunSummary,
     skip_log: SkipLog,
-    after_batch: AfterBatch | None,
 ) -> None:
-    captioner = models.captioner
-    spec_mean, spec_std = _normalisation(captioner)
-    prep = Preprocess(captioner.image_size, spec_mean, spec_std)
-    encoder = models.encoder(encoder_dir)
-    encoder_name = encoder_id(encoder_dir)
-    loader = make_loader(spool, open_source, prep, options.batch_size, options.workers)
-    bar = progress(pending, "caption", enabled=options.show_progress)
-    batches = iter(loader)
+    """Read, map and write the planned images batch by batch."""
+    bar = progress(plan.pending, "caption", enabled=show_progress)
+    batches = run.reader.batches(plan.spool)
     number = 0
     while True:
         with summary.timed("wait for decode"):
@@ -171,72 +159,15 @@ def _caption_pending(
             break
         summary.seconds["read (workers)"] += decoded.read_seconds
         summary.seconds["decode (workers)"] += decoded.decode_seconds
-        with summary.timed("caption"):
-            captions = caption(
-                captioner,
-                decoded.pixels,
-                options.beam_size,
-                options.max_length,
-                per_image=options.captions_per_image,
-            )
-        with summary.timed("encode"):
-            embeddings = encode_images(encoder, captions)
-        alternatives = [join_captions(others) for others in captions.alternatives]
-        items = decoded.items
-        rows = CatalogBatch(
-            location,
-            [i.image_id for i in items],
-            [i.name for i in items],
-            [i.etag for i in items],
-            captions.texts,
-            alternatives,
-            captions.scores,
-            models.captioner_id,
-            encoder_name,
-            embeddings,
-        )
-        index_rows = None
-        if bundle is not None:
-            with summary.timed("assign"):
-                reduced, cluster_ids = assign(
-                    embeddings, bundle.pca_mean, bundle.pca_components, bundle.centroids
-                )
-            index_rows = store.RowBatch(
-                bundle.version,
-                rows.image_ids,
-                rows.names,
-                rows.captions,
-                reduced,
-                cluster_ids,
-                [models.captioner_id] * len(items),
-                alternatives,
-            )
+        mapped = mapper.map(decoded, location, summary)
         permanent = [s for s in decoded.skips if s.reason in PERMANENT_SKIPS]
         with summary.timed("store"):
-            db.run(
-                "storing a batch", partial(_store_batch, rows=rows, skips=permanent, index_rows=index_rows)
-            )
+            run.writer.store_batch(mapped.rows, permanent, mapped.index_rows)
         for skip in decoded.skips:
             skip_log.add(skip)
-        summary.indexed += len(items)
-        bar.update(len(items) + len(decoded.skips))
+        summary.indexed += len(decoded.items)
+        bar.update(len(decoded.items) + len(decoded.skips))
         number += 1
-        if after_batch is not None:
-            after_batch(number)
+        if run.after_batch is not None:
+            run.after_batch(number)
     bar.close()
-
-
-def _store_batch(
-    conn: Connection, rows: CatalogBatch, skips: list[Skip], index_rows: store.RowBatch | None
-) -> None:
-    catalog.write_catalog(conn, rows)
-    catalog.record_skips(conn, rows.location, skips)
-    if index_rows is not None:
-        store.merge_rows(conn, index_rows)
-
-
-def _normalisation(captioner: Captioner) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    from training.backbones import spec
-
-    backbone = spec(captioner.config.backbone)
-    return backbone.mean, backbone.std

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import psycopg2
 
@@ -19,6 +19,14 @@ from core.database import Connection, DatabaseUnavailable, first_line
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 WRITER_LOCK = 727_002
+
+
+class Session(Protocol):
+    """Runs one unit of work in a transaction and commits it (``Database``, ``ConnectionSession``)."""
+
+    retries: int
+
+    def run(self, what: str, work: Callable[[Connection], T]) -> T: ...
 
 
 class IndexingError(Exception):

@@ -13,7 +13,7 @@ import pytest
 from psycopg2 import sql
 
 from core.database import apply_schema, start_embedded_postgres, stop_embedded_postgres
-from indexing.publish import CaptionedImage, build_index
+from indexing.versions import CaptionedImage, build_index
 from tests.corpus import captions
 
 pytest_plugins = ["tests.azurite"]

@@ -1,9 +1,10 @@
-"""Helpers shared by the pipeline tests: broken files, a database session, the state of an index."""
+"""Helpers shared by the pipeline tests: a run, broken files, a database session, the state of an index."""
 
 from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,11 +12,29 @@ import psycopg2
 
 from core.bundle import BundleError, current_version
 from core.database import make_connector
+from core.images import ImageStore
+from indexing.report import RunSummary
+from indexing.runner import AfterBatch, IndexOptions, Models, pipeline, run_index
 from indexing.session import Database
+from indexing.write import Writer
 
 
 def database(dsn: str, attempts: int = 2) -> Database:
     return Database(make_connector(dsn), attempts=attempts, first_delay=0.01)
+
+
+def index(
+    open_source: Callable[[], ImageStore],
+    writer: Writer,
+    share: Path,
+    encoder_dir: Path,
+    models: Models,
+    options: IndexOptions,
+    after_batch: AfterBatch | None = None,
+) -> RunSummary:
+    """One run of the standard pipeline (the command line's, less its settings)."""
+    run = pipeline(open_source, writer, share, encoder_dir, models, options, after_batch)
+    return run_index(run, options)
 
 
 def png_header_only(width: int, height: int) -> bytes:

@@ -12,10 +12,11 @@ import pytest
 
 from core.database import make_connector, start_embedded_postgres, stop_embedded_postgres
 from core.images import BlobImageStore, LocalFolderStore
-from indexing.runner import Models, run_index
+from indexing.runner import Models
 from indexing.session import Database, IndexingError
+from indexing.write import PostgresWriter
 from tests.indexing.conftest import quiet_options
-from tests.indexing.pipeline_helpers import database, index_state
+from tests.indexing.pipeline_helpers import database, index, index_state
 from training.synthetic import make_shapes
 
 
@@ -36,7 +37,14 @@ def test_database_outage_retries_then_fails_clearly_and_a_rerun_completes(
     images = tmp_path / "images"
     make_shapes(images, 40)
     source = lambda: LocalFolderStore(images)  # noqa: E731
-    run_index(source, database(fresh_dsn), tmp_path / "ref", encoder_dir, tiny_models, quiet_options())
+    index(
+        source,
+        PostgresWriter(database(fresh_dsn)),
+        tmp_path / "ref",
+        encoder_dir,
+        tiny_models,
+        quiet_options(),
+    )
     reference = index_state(fresh_dsn, tmp_path / "ref")
 
     dsn = start_embedded_postgres(own_server)
@@ -53,9 +61,9 @@ def test_database_outage_retries_then_fails_clearly_and_a_rerun_completes(
 
     db = Database(make_connector(dsn), attempts=6, first_delay=0.5, max_delay=1.0)
     with pytest.raises(IndexingError) as failure:
-        run_index(
+        index(
             source,
-            db,
+            PostgresWriter(db),
             share,
             encoder_dir,
             tiny_models,
@@ -67,7 +75,7 @@ def test_database_outage_retries_then_fails_clearly_and_a_rerun_completes(
     assert str(failure.value).endswith("; re-run the command to resume")
 
     assert start_embedded_postgres(own_server) == dsn
-    resumed = run_index(source, database(dsn), share, encoder_dir, tiny_models, quiet_options())
+    resumed = index(source, PostgresWriter(database(dsn)), share, encoder_dir, tiny_models, quiet_options())
     assert resumed.already_indexed == 24 and resumed.indexed == 16  # 3 batches of 8 were committed
     final = index_state(dsn, share)
     assert final.catalog == reference.catalog and final.rows == reference.rows
@@ -88,8 +96,13 @@ def test_a_blob_container_is_indexed_and_unreadable_blobs_are_skipped(
     container.upload_blob("readme.txt", b"not listed: not an image name")
     source = lambda: BlobImageStore.from_connection_string(azurite_connection_string, "indexing")  # noqa: E731
 
-    summary = run_index(
-        source, database(fresh_dsn), tmp_path / "share", encoder_dir, tiny_models, quiet_options(workers=2)
+    summary = index(
+        source,
+        PostgresWriter(database(fresh_dsn)),
+        tmp_path / "share",
+        encoder_dir,
+        tiny_models,
+        quiet_options(workers=2),
     )
     assert (summary.seen, summary.indexed, dict(summary.skipped)) == (11, 10, {"undecodable": 1})
     state = index_state(fresh_dsn, tmp_path / "share")
@@ -98,8 +111,13 @@ def test_a_blob_container_is_indexed_and_unreadable_blobs_are_skipped(
     ]
 
     container.delete_blob("shapes/shape-00000.png")
-    again = run_index(
-        source, database(fresh_dsn), tmp_path / "share", encoder_dir, tiny_models, quiet_options(workers=2)
+    again = index(
+        source,
+        PostgresWriter(database(fresh_dsn)),
+        tmp_path / "share",
+        encoder_dir,
+        tiny_models,
+        quiet_options(workers=2),
     )
     assert (again.deleted, again.indexed, again.already_indexed) == (1, 0, 9)
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import io
+from functools import partial
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from core.images import ImageNotFound, ImageStoreUnavailable, LocalFolderStore
-from indexing.read import DecodeFailure, Preprocess, WorkItem, decode_image, make_loader, read_item
+from indexing.read import DecodeFailure, WorkItem, decode_image, make_loader, read_item
 from tests.indexing.pipeline_helpers import png_header_only
+from training.images import preprocess_image
 
-PREP = Preprocess(16, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+PREP = partial(preprocess_image, image_size=16, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 
 
 def _encode(img: Image.Image, fmt: str, **kwargs: object) -> bytes:

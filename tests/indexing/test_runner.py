@@ -16,9 +16,10 @@ from core.space import nearest_clusters, project
 from indexing.prune import prune_versions
 from indexing.refit import FitOptions, refit
 from indexing.report import RunSummary
-from indexing.runner import Models, run_index
+from indexing.runner import Models
+from indexing.write import PostgresWriter
 from tests.indexing.conftest import quiet_options
-from tests.indexing.pipeline_helpers import database, index_state, write_broken_files
+from tests.indexing.pipeline_helpers import database, index, index_state, write_broken_files
 from training.synthetic import make_shapes
 
 
@@ -31,9 +32,10 @@ def test_first_run_fits_and_publishes_and_a_rerun_adds_nothing(
     broken = write_broken_files(images)
     log = tmp_path / "skipped.jsonl"
     db = database(fresh_dsn)
+    writer = PostgresWriter(db)
 
-    first = run_index(
-        lambda: LocalFolderStore(images), db, share, encoder_dir, tiny_models, quiet_options(skip_log=log)
+    first = index(
+        lambda: LocalFolderStore(images), writer, share, encoder_dir, tiny_models, quiet_options(skip_log=log)
     )
     assert (first.seen, first.indexed, first.already_indexed) == (26, 22, 0)
     assert dict(first.skipped) == {"empty": 1, "undecodable": 2, "too_large": 1}
@@ -55,8 +57,8 @@ def test_first_run_fits_and_publishes_and_a_rerun_adds_nothing(
         assert cur.fetchall() == [(tiny_models.captioner_id, "sentence-transformers/all-MiniLM-L6-v2")]
     conn.close()
 
-    again = run_index(
-        lambda: LocalFolderStore(images), db, share, encoder_dir, tiny_models, quiet_options(skip_log=log)
+    again = index(
+        lambda: LocalFolderStore(images), writer, share, encoder_dir, tiny_models, quiet_options(skip_log=log)
     )
     assert (again.seen, again.indexed, again.already_indexed, again.deleted) == (26, 0, 22, 0)
     assert sum(again.skipped.values()) == 4 and all("earlier run" in k for k in again.skipped)
@@ -71,15 +73,16 @@ def test_incremental_run_assigns_new_images_and_removes_deleted_ones_then_refit_
     images, share = tmp_path / "images", tmp_path / "share"
     names = make_shapes(images, 16)
     db = database(fresh_dsn)
+    writer = PostgresWriter(db)
     source = lambda: LocalFolderStore(images)  # noqa: E731
-    first = run_index(source, db, share, encoder_dir, tiny_models, quiet_options())
+    first = index(source, writer, share, encoder_dir, tiny_models, quiet_options())
     before = index_state(fresh_dsn, share)
 
     make_shapes(images, 5, seed=9, start=100)
     for name in names[:3]:
         (images / name).unlink()
     make_shapes(images, 1, seed=42, start=3)  # shape-00003.png rewritten: a new etag, a new identity
-    later = run_index(source, db, share, encoder_dir, tiny_models, quiet_options())
+    later = index(source, writer, share, encoder_dir, tiny_models, quiet_options())
     assert (later.indexed, later.deleted, later.already_indexed) == (6, 4, 12)
     assert not later.refitted and later.bundle_version == first.bundle_version
 
@@ -103,7 +106,9 @@ def test_incremental_run_assigns_new_images_and_removes_deleted_ones_then_refit_
     assert after.rows[image_id] == int(expected[0, 0])
 
     summary = RunSummary("refit")
-    version = refit(db, share, encoder_dir, FitOptions(pca_dim=6, clusters=3, show_progress=False), summary)
+    version = refit(
+        writer, share, encoder_dir, FitOptions(pca_dim=6, clusters=3, show_progress=False), summary
+    )
     refitted = index_state(fresh_dsn, share)
     assert refitted.active == version != before.active
     assert set(refitted.rows) == set(after.rows) and refitted.clusters == 3
@@ -134,7 +139,8 @@ def test_a_refit_that_cannot_write_the_bundle_keeps_the_active_one(
     images, share = tmp_path / "images", tmp_path / "share"
     make_shapes(images, 12)
     db = database(fresh_dsn)
-    first = run_index(lambda: LocalFolderStore(images), db, share, encoder_dir, tiny_models, quiet_options())
+    writer = PostgresWriter(db)
+    first = index(lambda: LocalFolderStore(images), writer, share, encoder_dir, tiny_models, quiet_options())
 
     def full_disk(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -142,7 +148,7 @@ def test_a_refit_that_cannot_write_the_bundle_keeps_the_active_one(
     monkeypatch.setattr(bundle_module.np, "save", full_disk)
     with pytest.raises(BundleWriteError, match="No space left on device; the active bundle is unchanged"):
         refit(
-            db,
+            writer,
             share,
             encoder_dir,
             FitOptions(pca_dim=4, clusters=2, show_progress=False),
@@ -166,7 +172,8 @@ def test_each_image_keeps_its_beam_captions_and_their_probability_weighted_mean_
     images, share = tmp_path / "images", tmp_path / "share"
     names = make_shapes(images, 10)
     options = quiet_options(beam_size=4, captions_per_image=3)
-    run_index(lambda: LocalFolderStore(images), database(fresh_dsn), share, encoder_dir, tiny_models, options)
+    writer = PostgresWriter(database(fresh_dsn))
+    index(lambda: LocalFolderStore(images), writer, share, encoder_dir, tiny_models, options)
 
     conn = psycopg2.connect(fresh_dsn)
     with conn.cursor() as cur:

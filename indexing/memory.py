@@ -1,0 +1,154 @@
+"""``Writer`` in memory: the semantics of ``write.PostgresWriter`` kept in dictionaries.
+
+For tests of the whole pipeline without a database, and for anything that wants to run a stage alone.
+Rows are keyed like the tables (catalog by image id, index rows by version and image id), writes
+replace what they key, and a failed batch leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.vector_index import METHODS
+from indexing.catalog import CatalogBatch, CatalogPage, Skip
+from indexing.store import RowBatch
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    location: str
+    name: str
+    etag: str
+    caption: str
+    alternatives: str
+    score: float
+    captioner: str
+    encoder: str
+    embedding: np.ndarray  # (D,)
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    name: str
+    caption: str
+    alternatives: str
+    embedding: np.ndarray  # (d,)
+    cluster_id: int
+    captioner: str
+
+
+@dataclass
+class MemoryWriter:
+    catalog: dict[str, CatalogEntry] = field(default_factory=dict)  # image_id ->
+    skipped: dict[str, tuple[str, Skip]] = field(default_factory=dict)  # image_id -> (location, skip)
+    listing: set[tuple[str, str]] = field(default_factory=set)  # (run_id, image_id)
+    rows: dict[str, dict[str, IndexEntry]] = field(default_factory=dict)  # version -> image_id ->
+    centroids: dict[str, np.ndarray] = field(default_factory=dict)  # version -> (K, d)
+    cluster_sizes: dict[str, list[int]] = field(default_factory=dict)  # version -> size per cluster
+    vector_indexes: set[tuple[str, str]] = field(default_factory=set)  # (version, method)
+    retries: int = 0
+
+    def clear_listings(self) -> None:
+        self.listing.clear()
+
+    def record_listing(self, run_id: str, image_ids: Sequence[str]) -> tuple[set[str], dict[str, str]]:
+        self.listing.update((run_id, image_id) for image_id in image_ids)
+        done = {i for i in image_ids if i in self.catalog}
+        failed = {i: self.skipped[i][1].reason for i in image_ids if i in self.skipped}
+        return done, failed
+
+    def delete_unlisted(self, location: str, run_id: str) -> int:
+        def gone(image_id: str, at: str) -> bool:
+            return at == location and (run_id, image_id) not in self.listing
+
+        removed = [i for i, entry in self.catalog.items() if gone(i, entry.location)]
+        for rows in self.rows.values():
+            for image_id in removed:
+                rows.pop(image_id, None)
+        for image_id in removed:
+            del self.catalog[image_id]
+        for image_id in [i for i, (at, _) in self.skipped.items() if gone(i, at)]:
+            del self.skipped[image_id]
+        return len(removed)
+
+    def store_batch(self, rows: CatalogBatch, skips: Sequence[Skip], index_rows: RowBatch | None) -> None:
+        for i, image_id in enumerate(rows.image_ids):
+            self.catalog[image_id] = CatalogEntry(
+                rows.location,
+                rows.names[i],
+                rows.etags[i],
+                rows.captions[i],
+                rows.alternatives[i],
+                float(rows.scores[i]),
+                rows.captioner,
+                rows.encoder,
+                np.asarray(rows.embeddings[i], dtype=np.float32),
+            )
+        for skip in skips:
+            self.skipped[skip.image_id] = (rows.location, skip)
+        if index_rows is not None:
+            self._put_rows(index_rows)
+
+    def has_version(self, version: str) -> bool:
+        return version in self.centroids
+
+    def refresh_cluster_sizes(self, version: str) -> None:
+        if version not in self.centroids:
+            return
+        sizes = [0] * len(self.centroids[version])
+        for entry in self.rows.get(version, {}).values():
+            sizes[entry.cluster_id] += 1
+        self.cluster_sizes[version] = sizes
+
+    def count_catalog(self, location: str | None = None) -> int:
+        return sum(1 for entry in self.catalog.values() if location is None or entry.location == location)
+
+    def catalog_encoders(self) -> list[str]:
+        return sorted({entry.encoder for entry in self.catalog.values()})
+
+    def catalog_page(self, after: str, limit: int) -> CatalogPage:
+        ids = sorted(i for i in self.catalog if i > after)[:limit]
+        if not ids:
+            return CatalogPage([], [], [], [], [], np.zeros((0, 0), dtype=np.float32))
+        entries = [self.catalog[i] for i in ids]
+        return CatalogPage(
+            ids,
+            [e.name for e in entries],
+            [e.caption for e in entries],
+            [e.alternatives for e in entries],
+            [e.captioner for e in entries],
+            np.stack([e.embedding for e in entries]),  # (N, D)
+        )
+
+    def insert_version_rows(self, batch: RowBatch) -> int:
+        held = self.rows.get(batch.bundle_version, {})
+        duplicate = next((i for i in batch.image_ids if i in held), None)
+        if duplicate is not None:
+            raise ValueError(f"version {batch.bundle_version} already holds image {duplicate}")
+        self._put_rows(batch)
+        return len(batch)
+
+    def store_centroids(self, version: str, centroids: np.ndarray) -> None:
+        self.centroids[version] = np.asarray(centroids, dtype=np.float32)
+        self.refresh_cluster_sizes(version)
+
+    def build_vector_index(self, version: str, dim: int, method: str, lists: int) -> None:
+        if method not in METHODS:
+            raise ValueError(f"index method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.vector_indexes.add((version, method))
+
+    def _put_rows(self, batch: RowBatch) -> None:
+        rows = self.rows.setdefault(batch.bundle_version, {})
+        alternatives = batch.alternatives if batch.alternatives is not None else [""] * len(batch)
+        for i, image_id in enumerate(batch.image_ids):
+            rows[image_id] = IndexEntry(
+                batch.names[i],
+                batch.captions[i],
+                alternatives[i],
+                np.asarray(batch.embeddings[i], dtype=np.float32),
+                int(batch.cluster_ids[i]),
+                batch.captioners[i],
+            )

@@ -1,0 +1,263 @@
+"""The one way to build a searchable version: fit, write every row, store the centroids, index, publish.
+
+A version's rows come either from the catalog (``CatalogRows``: ``refit`` and a first indexing run) or
+from captioned images held in memory (``ImageRows``: tests, evaluation, benchmarks); either way they
+are written page by page through a ``Writer``, one transaction per page, and the bundle is activated
+only after every row, the centroids and the vector index are stored, so search never sees a version
+without its rows. A build killed half-way leaves an inactive version behind, which ``prune`` removes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from core.bundle import new_version_name, write_bundle
+from core.captions import join_captions
+from core.database import Connection, apply_schema
+from core.text_encoder import CONFIG_FILE
+from core.vector_index import DEFAULT_VECTOR_INDEX
+from indexing.catalog import CatalogPage
+from indexing.fit import MAX_FIT_SAMPLE, FittedSpace, fit_space
+from indexing.report import RunSummary, progress
+from indexing.session import ConnectionSession, IndexingError
+from indexing.stages import assign, encode_groups
+from indexing.store import RowBatch
+from indexing.write import PostgresWriter, Writer
+
+log = logging.getLogger(__name__)
+PAGE_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    pca_dim: int | None = None  # default from the corpus size (fit.default_pca_dim)
+    clusters: int | None = None  # default from the corpus size (fit.default_cluster_count)
+    seed: int = 0
+    sample_limit: int = MAX_FIT_SAMPLE
+    show_progress: bool = True
+    vector_index: str | None = DEFAULT_VECTOR_INDEX  # pgvector ANN index built before activation; None: none
+
+
+@dataclass(frozen=True)
+class CaptionedImage:
+    image_id: str
+    name: str
+    caption: str
+    captioner: str = ""
+    alternatives: tuple[str, ...] = ()  # the captioner's other captions of the image, best first
+    # Length-normalised log-probabilities of the caption and each alternative; empty: weigh them equally.
+    scores: tuple[float, ...] = ()
+
+
+class RowSource(Protocol):
+    """The rows of a version to build, readable twice (once to fit, once to write)."""
+
+    def count(self) -> int: ...
+
+    def pages(self) -> Iterator[CatalogPage]: ...
+
+
+class CatalogRows:
+    """Every catalog image, in image_id order, a page per transaction of ``writer``."""
+
+    def __init__(self, writer: Writer, page_rows: int = PAGE_ROWS) -> None:
+        self._writer = writer
+        self._page_rows = page_rows
+
+    def count(self) -> int:
+        return self._writer.count_catalog()
+
+    def pages(self) -> Iterator[CatalogPage]:
+        after = ""
+        while (page := self._writer.catalog_page(after, self._page_rows)).image_ids:
+            yield page
+            after = page.image_ids[-1]
+
+
+class ImageRows:
+    """Captioned images held in memory with their (N, D) caption embeddings, in the order given."""
+
+    def __init__(
+        self, images: Sequence[CaptionedImage], embeddings: np.ndarray, page_rows: int = PAGE_ROWS
+    ) -> None:
+        if embeddings.shape[0] != len(images):
+            raise ValueError(f"{embeddings.shape[0]} embeddings for {len(images)} images")
+        self._images = images
+        self._embeddings = embeddings
+        self._page_rows = page_rows
+
+    def count(self) -> int:
+        return len(self._images)
+
+    def pages(self) -> Iterator[CatalogPage]:
+        for start in range(0, len(self._images), self._page_rows):
+            page = self._images[start : start + self._page_rows]
+            yield CatalogPage(
+                [image.image_id for image in page],
+                [image.name for image in page],
+                [image.caption for image in page],
+                [join_captions(image.alternatives) for image in page],
+                [image.captioner for image in page],
+                self._embeddings[start : start + len(page)],
+            )
+
+
+def encoder_id(encoder_dir: Path) -> str:
+    """The id of an exported encoder (its encoder.json), as the catalog records it."""
+    return str(json.loads((encoder_dir / CONFIG_FILE).read_text(encoding="utf-8"))["id"])
+
+
+def fit_rows(rows: RowSource, options: FitOptions, summary: RunSummary) -> FittedSpace:
+    """Fit PCA + K-means on the rows' embeddings (every n-th row beyond the sample limit)."""
+    total = rows.count()
+    if total < 2:
+        raise IndexingError(f"cannot fit a search space on {total} captioned image(s); index at least 2")
+    stride = max(1, math.ceil(total / options.sample_limit))
+    chunks: list[np.ndarray] = []
+    seen = 0
+    bar = progress(total, "fit: read sample", enabled=options.show_progress)
+    with summary.timed("fit"):
+        for page in rows.pages():
+            keep = (np.arange(seen, seen + len(page.image_ids)) % stride) == 0
+            chunks.append(page.embeddings[keep])
+            seen += len(page.image_ids)
+            bar.update(len(page.image_ids))
+        bar.close()
+        sample = np.concatenate(chunks)  # (S, D)
+        log.info("fitting PCA and K-means on %d of %d embeddings", len(sample), total)
+        return fit_space(
+            sample, pca_dim=options.pca_dim, clusters=options.clusters, seed=options.seed, corpus_rows=total
+        )
+
+
+def write_version(
+    rows: RowSource,
+    writer: Writer,
+    space: FittedSpace,
+    version: str,
+    summary: RunSummary,
+    *,
+    show_progress: bool = True,
+    vector_index: str | None = DEFAULT_VECTOR_INDEX,
+) -> int:
+    """Store every row under ``version`` with its cluster, then the centroids and the ANN index."""
+    bar = progress(rows.count(), f"store {version}", enabled=show_progress)
+    written = 0
+    for page in rows.pages():
+        with summary.timed("assign"):
+            reduced, cluster_ids = assign(
+                page.embeddings, space.pca_mean, space.pca_components, space.centroids
+            )  # (N, d), (N,)
+        batch = RowBatch(
+            version,
+            page.image_ids,
+            page.names,
+            page.captions,
+            reduced,
+            cluster_ids,
+            page.captioners,
+            page.alternatives,
+        )
+        with summary.timed("store"):
+            written += writer.insert_version_rows(batch)
+        bar.update(len(batch))
+    bar.close()
+    with summary.timed("store"):
+        writer.store_centroids(version, space.centroids)
+    if vector_index:
+        dim, lists = space.pca_components.shape[0], space.centroids.shape[0]
+        with summary.timed("vector index"):
+            writer.build_vector_index(version, dim, vector_index, lists)
+    return written
+
+
+def build_version(
+    rows: RowSource,
+    writer: Writer,
+    share: Path,
+    encoder_dir: Path,
+    options: FitOptions,
+    summary: RunSummary,
+) -> str:
+    """Fit a space on ``rows``, store them all under a new version, publish and activate its bundle.
+
+    ``encoder_dir`` is the encoder the rows' embeddings were made with; the bundle ships it. Returns
+    the new version, also recorded in ``summary``.
+    """
+    space = fit_rows(rows, options, summary)
+    version = new_version_name()
+    written = write_version(
+        rows,
+        writer,
+        space,
+        version,
+        summary,
+        show_progress=options.show_progress,
+        vector_index=options.vector_index,
+    )
+    with summary.timed("publish"):
+        publish_space(share, encoder_dir, space, version, rows=written)
+    summary.bundle_version = version
+    return version
+
+
+def publish_space(share: Path, encoder_dir: Path, space: FittedSpace, version: str, *, rows: int) -> None:
+    """Write the bundle of a fitted space (its rows already stored under ``version``) and activate it."""
+    encoder_info = json.loads((encoder_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    write_bundle(
+        share,
+        encoder_dir=encoder_dir,
+        encoder_info=encoder_info,
+        pca_mean=space.pca_mean,
+        pca_components=space.pca_components,
+        centroids=space.centroids,
+        extra={"corpus": {"rows": rows, "explained_variance": round(space.explained_variance, 4)}},
+        version=version,
+    )
+    log.info("published bundle %s with %d rows in %d clusters", version, rows, len(space.centroids))
+
+
+def encode_images(images: Sequence[CaptionedImage], encoder_dir: Path) -> np.ndarray:
+    """(N, D) one embedding per image: its captions' mean, weighted by their scores where given."""
+    from core.text_encoder import OnnxSentenceEncoder
+
+    return encode_groups(
+        OnnxSentenceEncoder(encoder_dir),
+        [[image.caption, *image.alternatives] for image in images],
+        scores=[image.scores or (0.0,) * (1 + len(image.alternatives)) for image in images],
+    )
+
+
+def build_index(
+    images: Sequence[CaptionedImage],
+    *,
+    conn: Connection,
+    share: Path,
+    encoder_dir: Path,
+    pca_dim: int | None = None,
+    clusters: int | None = None,
+    embeddings: np.ndarray | None = None,
+    vector_index: str | None = DEFAULT_VECTOR_INDEX,
+) -> str:
+    """``build_version`` for callers holding captioned images and a plain connection; returns the version.
+
+    The schema is applied first; every page commits on ``conn``. ``embeddings`` (N, D) may be passed
+    when the captions are already encoded, else they are encoded with the encoder in ``encoder_dir``.
+    """
+    if not images:
+        raise ValueError("cannot build an index from zero images")
+    if embeddings is None:
+        embeddings = encode_images(images, encoder_dir)
+    rows = ImageRows(images, embeddings)
+    apply_schema(conn)
+    options = FitOptions(pca_dim=pca_dim, clusters=clusters, show_progress=False, vector_index=vector_index)
+    writer = PostgresWriter(ConnectionSession(conn))
+    return build_version(rows, writer, share, encoder_dir, options, RunSummary("build"))
