@@ -2,25 +2,30 @@
 
 An index holds either one row per image embedded as the mean of its captions (what the indexer writes)
 or one row per (image, caption) (row id ``<image id>#<j>``), merged per image at max similarity, for
-comparison. Rankings come from `function_app.ranking.rank_images` (the service's semantic + full-text
-SQL and blend), PostgreSQL full-text search over every row (the lexical baseline, and the extra
-candidates of the "union" variant; evaluation-only SQL below), or numpy (exact search in the full
-encoder space, no PCA and no database).
+comparison. Rankings come from the search service itself (`SearchService.search` over the index's
+bundle version, with a plan and a ranking given per call: its planner, semantic + full-text SQL and
+blend), PostgreSQL full-text search over every row (the lexical baseline, and the extra candidates of
+the "union" variant; evaluation-only SQL below), or numpy (exact search in the full encoder space, no
+PCA and no database).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from core.bundle import SearchBundle, load_bundle
-from core.database import Connection
-from core.space import nearest_clusters, normalize_rows, project
+from core.database import Connection, ConnectionPool
+from core.env import EnvReader
+from core.images import ImageNotFound, ImageRef
+from core.space import normalize_rows, project
 from core.text_encoder import OnnxSentenceEncoder
+from core.vector_index import Strategy
 from evaluation.metrics import merge_rows
+from function_app.bundles import LoadedBundle, PinnedBundle
 from function_app.index_reader import (
     CAPTION_TERMS,
     QUERY_LEXEMES_CTE,
@@ -29,12 +34,16 @@ from function_app.index_reader import (
     indexed_image,
     search_index,
 )
-from function_app.ranking import RankingOptions, blend, rank_images
+from function_app.planner import PlanOptions
+from function_app.ranking import RankingOptions, blend
+from function_app.service import SearchService
+from function_app.settings import SearchSettings
 from indexing.stages import encode_groups
 from indexing.versions import CaptionedImage, build_index
 
 Ranking = list[tuple[str, float]]  # (image id, score), best first, each image once
 SEMANTIC_ONLY = RankingOptions(text_weight=0.0).without_cutoff()
+SERVICE_DEFAULTS = SearchSettings.from_env(EnvReader({}))  # the service with no SEARCH_* variables set
 
 # Every row sharing a word with the query (an OR of its lexemes over all of an image's captions), best
 # ts_rank_cd first, with its cosine. It parses every row of the version: fine for an evaluation split,
@@ -48,7 +57,7 @@ _TEXT_SEARCH = (
     ORDER BY rank DESC, image_id
     LIMIT %(k)s
 )
-SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS score, rank
+SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS similarity, rank
 FROM matches
 ORDER BY rank DESC, image_id
 """
@@ -113,33 +122,76 @@ def build_caption_index(
     )
 
 
+class GivenQueries:
+    """A query encoder that answers from the vectors the evaluation encoded in one batch beforehand:
+    every system then ranks the very same query vectors (the numpy baseline included), and none pays
+    for encoding the queries again."""
+
+    def __init__(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        # Keyed as the service asks: by the query with its whitespace collapsed (service.clean_query).
+        self._vectors = {" ".join(text.split()): vector for text, vector in zip(texts, vectors, strict=True)}
+
+    def encode(self, sentences: Sequence[str]) -> np.ndarray:
+        return np.stack([self._vectors[text] for text in sentences])  # (N, D)
+
+
+class _NoImages:
+    """The evaluation ranks image ids; it links no pictures."""
+
+    location = "none"
+
+    def list_images(self, prefix: str = "") -> Iterator[ImageRef]:
+        return iter(())
+
+    def read(self, name: str) -> bytes:
+        raise ImageNotFound(f"the evaluation reads no images: {name!r}")
+
+    def url(self, name: str) -> str:
+        return ""
+
+
+def index_service(
+    conn: Connection, index: CaptionIndex, texts: Sequence[str], queries: np.ndarray, k: int
+) -> SearchService:
+    """The search service with its default settings over ``index``'s bundle version (pinned: each
+    index published since is the share's CURRENT one), on ``conn``, for the queries ``texts`` already
+    encoded as ``queries`` (Q, D). It accepts ``k`` and queries of any length: the API's limits are
+    not what is measured."""
+    settings = replace(
+        SERVICE_DEFAULTS,
+        max_k=max(SERVICE_DEFAULTS.max_k, k),
+        max_query_chars=max([SERVICE_DEFAULTS.max_query_chars, *(len(text) for text in texts)]),
+    )
+    loaded = LoadedBundle(index.bundle, GivenQueries(texts, queries))
+    return SearchService(
+        PinnedBundle(loaded), ConnectionPool(lambda: conn, max_size=1), _NoImages(), settings
+    )
+
+
 def service_rankings(
     conn: Connection,
     index: CaptionIndex,
     queries: np.ndarray,
     texts: Sequence[str],
     depth: int,
-    plan: SearchPlan,
-    options: RankingOptions = SEMANTIC_ONLY,
+    plan: PlanOptions | None = None,
+    ranking: RankingOptions = SEMANTIC_ONLY,
 ) -> list[Ranking]:
-    """Queries (Q, D) in encoder space and their texts -> rankings by the service's ranking code."""
-    bundle = index.bundle
-    reduced = index.reduce(queries)  # (Q, d)
-    # The service asks each search for max(k, pool) candidates; so does this, with k the depth.
-    pool = max(options.pool, depth * index.rows_per_image)
-    options = replace(options, pool=pool)
+    """Queries (Q, D) in encoder space and their texts -> rankings by the search service, planned with
+    ``plan`` (None: the service's default plan) and ranked with ``ranking``. Each search asks for
+    ``depth`` rows per image the index may hold, merged per image."""
+    k = depth * index.rows_per_image
+    service = index_service(conn, index, texts, queries, k)
     out = []
-    for vector, text in zip(reduced, texts, strict=True):
-        query_plan = plan
-        if plan.strategy == "clusters":  # route like the service: probes = the nearest clusters to rank
-            nearest = nearest_clusters(vector, bundle.centroids, plan.probes)[0]
-            query_plan = SearchPlan("clusters", clusters=[int(c) for c in nearest])
-        ranked = rank_images(
-            conn, index.version, vector, text, depth * index.rows_per_image, query_plan, options
-        )
-        conn.commit()
-        out.append(merge_rows([(image_of(r.image.image_id), r.score) for r in ranked], depth))
+    for text in texts:
+        result = service.search(text, k, plan=plan, ranking=ranking)
+        out.append(merge_rows([(image_of(hit.image_id), hit.score) for hit in result.hits], depth))
     return out
+
+
+def service_strategy(conn: Connection, index: CaptionIndex) -> Strategy:
+    """The strategy the service's default plan searches ``index`` with."""
+    return index_service(conn, index, [], np.zeros((0, 0), dtype=np.float32), 1).strategy_in_use()
 
 
 def exact_full_rankings(index: CaptionIndex, queries: np.ndarray, depth: int) -> list[Ranking]:
@@ -183,21 +235,17 @@ def union_rankings(
     queries: np.ndarray,
     texts: Sequence[str],
     depth: int,
-    plan: SearchPlan,
     options: RankingOptions,
 ) -> list[Ranking]:
-    """The service's blend, but every full-text match competes too, not just the semantic candidates."""
+    """The service's blend over exact search, but every full-text match competes too, not just the
+    semantic candidates."""
     reduced = index.reduce(queries)
+    exact = SearchPlan(Strategy.EXACT)
     out = []
     for vector, text in zip(reduced, texts, strict=True):
-        semantic = search_index(conn, index.version, vector, depth, plan)
+        semantic = search_index(conn, index.version, vector, depth, exact)
         lexical = text_search(conn, index.version, text, vector, depth)
         ranked = blend(semantic, lexical, depth, options)
         out.append(merge_rows([(image_of(r.image.image_id), r.score) for r in ranked], depth))
     conn.commit()
     return out
-
-
-def apply_cutoff(rankings: Sequence[Ranking], threshold: float) -> list[Ranking]:
-    """Drop results whose score is below ``threshold`` (a relevance cutoff)."""
-    return [[(image_id, score) for image_id, score in ranking if score >= threshold] for ranking in rankings]

@@ -37,6 +37,11 @@ def test_quality_script_end_to_end(
     assert ("all", "generated top-1, full-text search only") in rows
     assert any("full-text-only candidates" in system for _, system in rows)
     assert any(system.startswith("**service default**") for _, system in rows)
+    assert result["service_strategy"] == "exact"  # what the service plans for 26 images, and it is named
+    assert (
+        "all",
+        "generated top-2, beam-weighted mean, exact, hybrid w=0.2 + full-text-only candidates",
+    ) in rows
     for row in rows.values():
         assert all(0.0 <= value <= 1.0 for value in row["recall"].values())
         assert 0.0 <= row["mean_ap"] <= 1.0
