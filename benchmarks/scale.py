@@ -53,7 +53,7 @@ def load(rows: int, real: int, dsn: str, share: Path, encoder_dir: Path) -> tupl
     from core.bundle import BundleError, load_bundle
     from core.database import make_connector
     from function_app.index_reader import count_images
-    from indexing.publish import CaptionedImage, build_index
+    from indexing.versions import CaptionedImage, build_index
 
     texts, full = vectors(rows, real, encoder_dir)
     conn = make_connector(dsn, register_vector=False)()
