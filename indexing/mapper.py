@@ -18,6 +18,7 @@ from indexing.read import DecodedBatch
 from indexing.report import RunSummary
 from indexing.stages import SentenceEncoder, assign, caption, encode_images
 from indexing.store import RowBatch
+from indexing.versions import encoder_id
 
 if TYPE_CHECKING:
     import torch
@@ -110,8 +111,6 @@ class Models:
         captions_per_image: int,
     ) -> Mapper:
         """The mapper into ``bundle``'s space (None: the catalog only), encoding with ``encoder_dir``."""
-        from indexing.versions import encoder_id
-
         return Mapper(
             self.captioner,
             self.captioner_id,
