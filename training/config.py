@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from training.data import default_image_root
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     dataset: str
     out_dir: str
-    image_root: str | None = None  # default: the dataset JSON's folder
+    image_root: str | None = None  # default: image_root_path()
     cache_dir: str | None = None  # default: OUT_DIR/../features
     epochs: int = 20
     batch_size: int = 64
@@ -34,6 +37,10 @@ class TrainConfig:
     # encoder of a run trained on cached features: same vocabulary and sizes, fine_tune_blocks may differ.
     init_from: str | None = None
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields except vocab_size
+
+    def image_root_path(self) -> Path:
+        """`image_root` if given, else the COCO 2017 folder itself or the dataset JSON's folder."""
+        return Path(self.image_root) if self.image_root else default_image_root(Path(self.dataset))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

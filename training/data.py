@@ -1,4 +1,4 @@
-"""Caption datasets: Karpathy-split and plain COCO JSON readers, splits, and torch Datasets."""
+"""Caption datasets: Karpathy-split, plain COCO and COCO 2017 readers, splits, and torch Datasets."""
 
 from __future__ import annotations
 
@@ -48,10 +48,20 @@ def split_for(key: str, val_fraction: float = 0.05, test_fraction: float = 0.05)
     return "train"
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {path}: {exc}") from None
+
+
 def load_karpathy(path: Path) -> list[ImageRecord]:
     """Read a Karpathy-split JSON (`dataset_coco.json`); `restval` counts as train."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if "images" not in data:
+    return _karpathy_records(_read_json(path), path)
+
+
+def _karpathy_records(data: Any, path: Path) -> list[ImageRecord]:
+    if not isinstance(data, dict) or "images" not in data:
         raise ValueError(f"not a Karpathy split file (no 'images'): {path}")
     records = []
     for i, img in enumerate(data["images"]):
@@ -68,22 +78,107 @@ def load_karpathy(path: Path) -> list[ImageRecord]:
     return records
 
 
+def _coco_images(data: Any, path: Path) -> list[tuple[str, str, tuple[tuple[str, ...], ...]]]:
+    """(image id, file name, tokenised captions) per captioned image of a COCO captions file, by id.
+
+    An annotation whose `image_id` is not in "images" raises: the file is not what it claims to be.
+    Images without a caption are skipped and counted in the log.
+    """
+    if not isinstance(data, dict) or "annotations" not in data or "images" not in data:
+        raise ValueError(f"not a COCO captions file (needs 'images' and 'annotations'): {path}")
+    captions: dict[Any, list[tuple[str, ...]]] = {img["id"]: [] for img in data["images"]}
+    for ann in data["annotations"]:
+        if ann["image_id"] not in captions:
+            raise ValueError(
+                f"annotation {ann.get('id', '?')} points at image id {ann['image_id']}, "
+                f"which is not in 'images': {path}"
+            )
+        captions[ann["image_id"]].append(tuple(tokenize(ann["caption"])))
+    images = sorted(data["images"], key=lambda im: im["id"])
+    uncaptioned = sum(1 for img in images if not captions[img["id"]])
+    if uncaptioned:
+        log.info("skipped %d of %d images without a caption in %s", uncaptioned, len(images), path)
+    return [
+        (str(img["id"]), img["file_name"], tuple(captions[img["id"]]))
+        for img in images
+        if captions[img["id"]]
+    ]
+
+
 def load_coco_captions(
     path: Path, image_dir: str = "", val_fraction: float = 0.05, test_fraction: float = 0.05
 ) -> list[ImageRecord]:
-    """Read a plain COCO `captions_*.json`; splits come from a hash of each file name."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if "annotations" not in data or "images" not in data:
-        raise ValueError(f"not a COCO captions file (needs 'images' and 'annotations'): {path}")
-    captions: dict[Any, list[tuple[str, ...]]] = {}
-    for ann in data["annotations"]:
-        captions.setdefault(ann["image_id"], []).append(tuple(tokenize(ann["caption"])))
+    """Read a plain COCO `captions_*.json`; splits come from a hash of each file name.
+
+    Paths are `image_dir/file_name` (just `file_name` without `image_dir`). Errors and skipped
+    images as in `load_coco2017`.
+    """
+    return _coco_captions_records(_read_json(path), path, image_dir, val_fraction, test_fraction)
+
+
+def _coco_captions_records(
+    data: Any, path: Path, image_dir: str = "", val_fraction: float = 0.05, test_fraction: float = 0.05
+) -> list[ImageRecord]:
     records = []
-    for img in sorted(data["images"], key=lambda im: im["id"]):
-        rel = f"{image_dir}/{img['file_name']}" if image_dir else img["file_name"]
-        split = split_for(rel, val_fraction, test_fraction)
-        records.append(ImageRecord(str(img["id"]), rel, split, tuple(captions.get(img["id"], []))))
+    for image_id, name, captions in _coco_images(data, path):
+        rel = f"{image_dir}/{name}" if image_dir else name
+        records.append(ImageRecord(image_id, rel, split_for(rel, val_fraction, test_fraction), captions))
     return records
+
+
+# COCO 2017's own layout: annotation file -> the folder of its images.
+COCO_2017 = {
+    "annotations/captions_train2017.json": "train2017",
+    "annotations/captions_val2017.json": "val2017",
+}
+
+
+def load_coco2017(root: Path) -> list[ImageRecord]:
+    """Read COCO 2017 as distributed: `root/annotations/captions_{train,val}2017.json`.
+
+    train2017 is the "train" split; val2017's 5,000 images go to "val" or "test" by a hash of the
+    path (`split_for` with half each: about 2,500 each, the same on every machine). Paths are
+    relative to `root` ("train2017/000000000009.jpg"); image ids are COCO's. Only the annotation
+    files are read here: images are opened when encoded, under `root` or another given image root.
+    A missing annotation file, or an annotation whose image id is not in that file's "images",
+    raises `ValueError` naming the file. Images without a caption are skipped and counted in the log.
+    """
+    root = Path(root)
+    missing = [name for name in COCO_2017 if not (root / name).is_file()]
+    if missing:
+        raise ValueError(f"incomplete COCO 2017 layout: no {', '.join(missing)} in {root}")
+    records = []
+    for name, folder in COCO_2017.items():
+        path = root / name
+        for image_id, file_name, captions in _coco_images(_read_json(path), path):
+            rel = f"{folder}/{file_name}"
+            split = "train" if folder == "train2017" else split_for(rel, 0.5, 0.5)
+            records.append(ImageRecord(image_id, rel, split, captions))
+    return records
+
+
+def load_dataset(path: Path) -> list[ImageRecord]:
+    """Records from any caption dataset this package reads, chosen by what `path` is.
+
+    A directory: COCO 2017's own layout (`load_coco2017`). A JSON file with "annotations": a plain
+    COCO captions file (`load_coco_captions`, paths relative to its folder). Any other JSON file:
+    a Karpathy split (`load_karpathy`).
+    """
+    path = Path(path)
+    if path.is_dir():
+        return load_coco2017(path)
+    if not path.is_file():
+        raise ValueError(f"no such dataset (a Karpathy or COCO JSON, or a COCO 2017 folder): {path}")
+    data = _read_json(path)
+    if isinstance(data, dict) and "annotations" in data:
+        return _coco_captions_records(data, path)
+    return _karpathy_records(data, path)
+
+
+def default_image_root(dataset: Path) -> Path:
+    """Where a dataset's image paths start: a COCO 2017 folder itself, or a JSON file's folder."""
+    dataset = Path(dataset)
+    return dataset if dataset.is_dir() else dataset.parent
 
 
 def write_karpathy(path: Path, records: Sequence[ImageRecord], dataset: str) -> None:

@@ -1,6 +1,6 @@
 """Score a checkpoint on a held-out split against two baselines measured in the same run.
 
-    python -m training.evaluate --checkpoint RUN/best.pt --dataset DATA.json [--split test] [--out S.json]
+    python -m training.evaluate --checkpoint RUN/best.pt --dataset DATA [--split test] [--out S.json]
 
 Metrics: BLEU-1..4, METEOR, ROUGE-L and CIDEr-D from pycocoevalcap (its PTB tokenizer and METEOR
 run on Java). Baselines: the most frequent training caption for every image, and the first
@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from training.caption import Captioner, load_captioner
-from training.data import ImageRecord, load_karpathy, select
+from training.data import ImageRecord, default_image_root, load_dataset, select
 from training.features import cached_features, encode_images
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Scores of the model and both baselines on `split`, plus a few example captions."""
     captioner = load_captioner(checkpoint, device)
-    records = load_karpathy(dataset)
-    root = image_root or Path(dataset).parent
+    records = load_dataset(dataset)
+    root = image_root or default_image_root(dataset)
     train, test = select(records, "train"), select(records, split)
     test_feats, test_ok = _features(captioner, root, test, cache_dir)
     train_feats, train_ok = _features(captioner, root, train, cache_dir)
@@ -147,7 +147,7 @@ def format_table(scores: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True, type=Path)
-    p.add_argument("--dataset", required=True, type=Path)
+    p.add_argument("--dataset", required=True, type=Path, help="as for training.train")
     p.add_argument("--split", default="test")
     p.add_argument("--beam", type=int, default=3)
     p.add_argument("--image-root", type=Path)

@@ -1,5 +1,6 @@
-"""Train the captioner: `python -m training.train --dataset DATA.json --out RUN_DIR [--preset demo]`.
+"""Train the captioner: `python -m training.train --dataset DATA --out RUN_DIR [--preset demo]`.
 
+DATA is a Karpathy-split JSON, a COCO captions JSON or a COCO 2017 folder (`training.data.load_dataset`).
 Single process or `torchrun --nproc_per_node N -m training.train ...` (DDP; gloo on the CPU, NCCL
 on GPUs). Writes RUN_DIR/last.pt (every `checkpoint_every` steps, at each epoch end and on
 interrupt), RUN_DIR/best.pt (best validation CIDEr-D), metrics.jsonl and curves.png.
@@ -21,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from training import loop
 from training.checkpoint import check_config, check_vocab, read_checkpoint, save_checkpoint
 from training.config import PRESETS, TrainConfig
-from training.data import load_karpathy, select
+from training.data import load_dataset, select
 from training.metrics_log import append_jsonl, plot_curves
 from training.model import ModelConfig, ShowAttendTell, caption_loss
 from training.train_data import training_datasets
@@ -84,7 +85,7 @@ def train(tc: TrainConfig) -> Path:
     device = pick_device(tc.device, info)
     torch.manual_seed(tc.seed)
     out = Path(tc.out_dir)
-    records = load_karpathy(Path(tc.dataset))
+    records = load_dataset(Path(tc.dataset))
     train_recs, val_recs = select(records, "train"), select(records, "val")
     if not train_recs:
         raise ValueError(f"no training images in {tc.dataset}")
@@ -226,7 +227,7 @@ def _end_of_epoch(
     }
     stop = torch.zeros(1)
     if info.is_main:
-        root = Path(tc.image_root or Path(tc.dataset).parent)
+        root = tc.image_root_path()
         scores = loop.validate(
             model, vocab, val_recs, val_feats, root, tc.max_words, tc.alpha_c, tc.val_beam, device
         )
@@ -249,10 +250,15 @@ def _end_of_epoch(
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", required=True, help="Karpathy-style JSON")
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="a Karpathy-split JSON, a COCO captions JSON, or a COCO 2017 folder (annotations/, "
+        "train2017/, val2017/)",
+    )
     p.add_argument("--out", required=True, help="run directory for checkpoints and logs")
     p.add_argument("--preset", choices=sorted(PRESETS), default="paper")
-    p.add_argument("--image-root")
+    p.add_argument("--image-root", help="default: the COCO 2017 folder, or the JSON's folder")
     p.add_argument("--cache-dir")
     p.add_argument("--resume", help="checkpoint to continue from (e.g. RUN/last.pt)")
     p.add_argument(

@@ -19,7 +19,7 @@ from training.vocab import Vocabulary
 def _features_for(
     tc: TrainConfig, model: ShowAttendTell, records: list[Any], device: torch.device, info: loop.DistInfo
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    root = Path(tc.image_root) if tc.image_root else Path(tc.dataset).parent
+    root = tc.image_root_path()
     cache = Path(tc.cache_dir) if tc.cache_dir else Path(tc.out_dir).parent / "features"
     if info.is_main:  # rank 0 encodes once; the others read the cache it wrote
         feats = cached_features(cache, model.encoder, root, records, model.config, device=device)
@@ -41,7 +41,7 @@ def training_datasets(
     """Training samples (cached features, or images when fine-tuning) and cached val features."""
     samples = caption_samples(train_recs, vocab, tc.max_words)
     if model.config.fine_tune_blocks:
-        root = Path(tc.image_root) if tc.image_root else Path(tc.dataset).parent
+        root = tc.image_root_path()
         bspec = spec(model.config.backbone)
         images = ImageCaptionDataset(
             root, train_recs, samples, model.config.image_size, bspec.mean, bspec.std

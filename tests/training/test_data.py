@@ -60,9 +60,13 @@ def test_coco_captions_reader_and_hash_split(tmp_path: Path) -> None:
     path = tmp_path / "captions_train2014.json"
     path.write_text(json.dumps(data))
     recs = load_coco_captions(path, image_dir="train2014")
-    assert [r.image_id for r in recs] == ["1", "2"]
+    assert [r.image_id for r in recs] == ["1"]  # image 2 has no caption: skipped
     assert recs[0].captions == (("a", "cat"), ("cat", "on", "mat"))
     assert recs[0].split == split_for("train2014/a.jpg")
+    data["annotations"].append({"id": 5, "image_id": 3, "caption": "a ghost"})
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="annotation 5 points at image id 3, which is not in 'images'"):
+        load_coco_captions(path)
     with pytest.raises(ValueError, match="not a COCO captions file"):
         (tmp_path / "bad.json").write_text("{}")
         load_coco_captions(tmp_path / "bad.json")
