@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from core.bundle import current_version
 from function_app.api import create_api
-from indexing.publish import CaptionedImage
+from indexing.versions import CaptionedImage
 from tests.function_app.conftest import make_settings
 
 
@@ -201,7 +201,7 @@ def test_index_with_zero_rows_answers_an_empty_list(
 def test_new_bundle_version_is_picked_up_without_restart(
     indexed: tuple[str, Path, str], tmp_path: Path, images_dir: Path, encoder_dir: Path
 ) -> None:
-    from indexing.publish import build_index
+    from indexing.versions import build_index
 
     dsn, share, version = indexed
     own_share = tmp_path / "share"

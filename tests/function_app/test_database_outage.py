@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from core.database import start_embedded_postgres, stop_embedded_postgres
 from function_app.api import create_api
-from indexing.publish import CaptionedImage, build_index
+from indexing.versions import CaptionedImage, build_index
 from tests.function_app.conftest import make_settings
 
 

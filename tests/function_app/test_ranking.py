@@ -16,7 +16,7 @@ from core.vector_index import Strategy
 from function_app.api import create_api
 from function_app.index_reader import IndexedImage, SearchPlan, search_index, text_ranks
 from function_app.ranking import RankingOptions, blend, rank_images
-from indexing.publish import CaptionedImage
+from indexing.versions import CaptionedImage
 from tests.conftest import index_corpus
 from tests.function_app.conftest import make_settings
 

@@ -16,7 +16,7 @@ from function_app.bundles import BundleProvider
 from function_app.planner import PlanOptions
 from function_app.ranking import RankingOptions
 from function_app.service import SearchService
-from indexing.publish import CaptionedImage
+from indexing.versions import CaptionedImage
 from tests.conftest import index_corpus
 from tests.corpus import captions
 from tests.function_app.conftest import grow, make_settings

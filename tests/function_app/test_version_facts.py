@@ -10,7 +10,7 @@ import pytest
 from core.vector_index import Strategy, create_vector_index, drop_vector_indexes
 from function_app.planner import PlanOptions, VersionFacts
 from function_app.version_facts import VersionFactsCache
-from indexing.publish import CaptionedImage
+from indexing.versions import CaptionedImage
 from tests.conftest import index_corpus
 from tests.corpus import captions
 from tests.function_app.conftest import grow

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, Request, sync_playwright
 
-from indexing.publish import CaptionedImage
+from indexing.versions import CaptionedImage
 from tests.conftest import index_corpus
 from tests.web.browser import DESKTOP, PHONE, launch
 from tests.web.corpus import CORPUS, write_thumbnails
