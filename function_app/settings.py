@@ -19,7 +19,6 @@ from core.settings import (
     running_in_azure,
     strategy_from_env,
 )
-from core.vector_index import Strategy
 from function_app.planner import DEFAULT_EF_SEARCH, DEFAULT_EXACT_BELOW, DEFAULT_NPROBE, PlanOptions
 from function_app.ranking import (
     DEFAULT_ANSWER_SIMILARITY,
@@ -39,19 +38,11 @@ MAX_QUERY_CHARS = 512
 class SearchSettings:
     """How queries are answered: the plan (strategy and its knobs), limits, and the ranking."""
 
-    strategy: Strategy
-    nprobe: int
-    ef_search: int
-    exact_below: int  # a version with fewer live rows is searched exactly
+    plan: PlanOptions  # strategy, nprobe, ef_search, exact_below: the plan unless a call passes its own
     default_k: int
     max_k: int
     max_query_chars: int
     ranking: RankingOptions
-
-    @property
-    def plan(self) -> PlanOptions:
-        """The plan options the service searches with unless a call passes its own."""
-        return PlanOptions(self.strategy, self.nprobe, self.ef_search, self.exact_below)
 
     @classmethod
     def from_env(cls, reader: EnvReader) -> SearchSettings:
@@ -67,10 +58,12 @@ class SearchSettings:
             answer_similarity=similarity("SEARCH_ANSWER_SIMILARITY", DEFAULT_ANSWER_SIMILARITY),
         )
         return cls(
-            strategy=strategy_from_env(reader),
-            nprobe=integer("SEARCH_NPROBE", DEFAULT_NPROBE, 1, 100_000),
-            ef_search=integer("SEARCH_EF_SEARCH", DEFAULT_EF_SEARCH, 1, 1000),
-            exact_below=integer("SEARCH_EXACT_BELOW", DEFAULT_EXACT_BELOW, 0, 10_000_000),
+            plan=PlanOptions(
+                strategy=strategy_from_env(reader),
+                nprobe=integer("SEARCH_NPROBE", DEFAULT_NPROBE, 1, 100_000),
+                ef_search=integer("SEARCH_EF_SEARCH", DEFAULT_EF_SEARCH, 1, 1000),
+                exact_below=integer("SEARCH_EXACT_BELOW", DEFAULT_EXACT_BELOW, 0, 10_000_000),
+            ),
             default_k=integer("SEARCH_DEFAULT_K", DEFAULT_K, 1, max_k),
             max_k=max_k,
             max_query_chars=integer("SEARCH_MAX_QUERY_CHARS", MAX_QUERY_CHARS, 1, 100_000),

@@ -14,7 +14,7 @@ def test_local_defaults_use_the_checkout_and_an_embedded_database() -> None:
     assert settings.database.embedded_dir is not None
     assert settings.images.kind == "folder"
     search = settings.search
-    assert (search.nprobe, search.default_k, search.max_k, search.max_query_chars) == (
+    assert (search.plan.nprobe, search.default_k, search.max_k, search.max_query_chars) == (
         8,
         10,
         100,
@@ -83,7 +83,7 @@ def test_ranking_settings() -> None:
         ranking.text_weight,
         ranking.min_similarity,
         ranking.answer_similarity,
-        default.search.exact_below,
+        default.search.plan.exact_below,
     ) == (
         0.2,
         0.3,
@@ -103,7 +103,7 @@ def test_ranking_settings() -> None:
         ranking.text_weight,
         ranking.min_similarity,
         ranking.answer_similarity,
-        tuned.search.exact_below,
+        tuned.search.plan.exact_below,
     ) == (
         0.0,
         None,

@@ -51,7 +51,7 @@ def test_the_indexer_and_the_service_read_the_shared_parts_alike(env: dict[str, 
     assert indexer.model_share == service.model_share
     assert indexer.database == service.database
     assert indexer.images == service.images
-    assert indexer.strategy == service.search.strategy
+    assert indexer.strategy == service.search.plan.strategy
 
 
 @pytest.mark.parametrize(
