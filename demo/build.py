@@ -68,7 +68,6 @@ def build_demo(
     ``settings`` say where the index goes (database, model share); the images and the captioner are
     the demo's own.
     """
-    from core.settings import ImageStoreSettings
     from indexing.cli import index_images
     from indexing.encoder_export import ensure_encoder_export
     from indexing.refit import FitOptions
@@ -87,7 +86,7 @@ def build_demo(
     encoder_dir = ensure_encoder_export(cache_dir)
 
     print("[3/3] indexing: caption, encode, fit, store, publish", flush=True)
-    folder = ImageStoreSettings("folder", corpus.images_dir, None, None, "images", None, 15)
+    folder = dataclasses.replace(settings.images, kind="folder", images_dir=corpus.images_dir)
     settings = dataclasses.replace(settings, images=folder, encoder_dir=encoder_dir)
     options = IndexOptions(
         batch_size=settings.batch_size,

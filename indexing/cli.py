@@ -82,8 +82,8 @@ def cmd_index(settings: IndexSettings, args: argparse.Namespace) -> Any:
         settings,
         Path(checkpoint),
         options,
-        device=args.device or settings.device,
-        threads=settings.threads if args.threads is None else args.threads,
+        device=args.device,
+        threads=args.threads,
         db_attempts=args.db_attempts,
         db_first_delay=args.db_first_delay,
     )
