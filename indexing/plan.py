@@ -32,8 +32,14 @@ class Plan:
 
 
 def image_identity(location: str, name: str, etag: str) -> str:
-    """A stable id for an image: the same source object always gets the same id."""
-    return hashlib.sha256(f"{location}\0{name}\0{etag}".encode()).hexdigest()[:32]
+    """A stable id for an image: the same source object always gets the same id.
+
+    A folder's file name that is not valid UTF-8 arrives with surrogate escapes (PEP 383); encoding
+    them as they are keeps its id stable (and every valid name's id unchanged), so the read stage can
+    skip it with a reason instead of the listing crashing.
+    """
+    key = f"{location}\0{name}\0{etag}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(key).hexdigest()[:32]
 
 
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
