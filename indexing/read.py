@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from core.images import ImageNotFound, ImageStore, ImageStoreUnavailable
 from indexing.catalog import Skip
+from indexing.report import printable_name
 
 _BYTES_IO_REPR = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>")
 
@@ -82,6 +83,10 @@ def read_item(
     store: ImageStore, item: WorkItem, prep: Preprocess
 ) -> tuple[torch.Tensor | Skip, float, float]:
     """(3, S, S) tensor or the Skip saying why not; plus seconds spent reading and decoding."""
+    shown = printable_name(item.name)
+    if shown != item.name:  # the database and the URLs of search results hold names as UTF-8 text
+        detail = f"{shown}: the file name is not valid UTF-8; rename the file to index it"
+        return Skip(item.image_id, shown, "invalid_name", detail), 0.0, 0.0
     started = time.perf_counter()
     try:
         data = store.read(item.name)

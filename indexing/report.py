@@ -17,6 +17,20 @@ from indexing.catalog import Skip
 log = logging.getLogger(__name__)
 
 
+def printable_name(name: str) -> str:
+    """``name`` as valid Unicode for logs and the database: bytes that are not UTF-8 (a folder's
+    surrogate escapes, PEP 383) written as ``\\xNN``; a valid name is returned unchanged."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no OS byte became
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def progress(total: int | None, desc: str, unit: str = "img", enabled: bool = True) -> Any:
     """A tqdm bar showing count, rate and (when the total is known) ETA, on stderr."""
     from tqdm import tqdm
@@ -88,11 +102,12 @@ class SkipLog:
     def add(self, skip: Skip, *, earlier: bool = False) -> None:
         reason = f"{skip.reason} (earlier run)" if earlier else skip.reason
         self._summary.skipped[reason] += 1
+        name = printable_name(skip.name)
         if not earlier:
-            log.warning("skipped %s: %s: %s", skip.name, skip.reason, skip.detail)
+            log.warning("skipped %s: %s: %s", name, skip.reason, skip.detail)
         if self._handle is not None:
             record = {
-                "name": skip.name,
+                "name": name,
                 "image_id": skip.image_id,
                 "reason": skip.reason,
                 "detail": skip.detail,

@@ -29,7 +29,7 @@ from indexing.write import Writer
 __all__ = ["IndexOptions", "Models", "Pipeline", "active_bundle", "pipeline", "run_index"]
 
 log = logging.getLogger(__name__)
-PERMANENT_SKIPS = frozenset({"empty", "undecodable", "too_large"})
+PERMANENT_SKIPS = frozenset({"empty", "undecodable", "too_large", "invalid_name"})
 
 AfterBatch = Callable[[int], None]
 # The mapper into a run's space: (encoder folder, active bundle or None on a first run) -> Mapper.

@@ -32,7 +32,11 @@ class LocalFolderStore:
         return path
 
     def list_images(self, prefix: str = "") -> Iterator[ImageRef]:
-        """Yields images depth-first, each directory's entries sorted by name; skips what escapes the root."""
+        """Yields images depth-first, each directory's entries sorted by name; skips what escapes the root.
+
+        A name that is not valid UTF-8 comes as the OS gives it, with surrogate escapes (PEP 383), so
+        that read() finds the file; the indexer skips such files with the reason ``invalid_name``.
+        """
         yield from self._walk(self.root, "", prefix)
 
     def read(self, name: str) -> bytes:

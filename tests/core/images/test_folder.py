@@ -122,3 +122,13 @@ def test_folder_missing_root_is_refused(tmp_path: Path) -> None:
     (tmp_path / "gone").rmdir()
     with pytest.raises(ImageStoreUnavailable, match=r"^images folder does not exist: .*gone$"):
         list(store.list_images())
+
+
+def test_folder_lists_and_reads_a_file_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.jpg")  # Latin-1, as an old archive may hold
+    with open(raw, "wb") as handle:
+        handle.write(b"bytes")
+    store = LocalFolderStore(tmp_path)
+    (ref,) = store.list_images()
+    assert ref.name == "caf\udce9.jpg" and os.fsencode(ref.name) == b"caf\xe9.jpg"  # PEP 383 escapes
+    assert store.read(ref.name) == b"bytes"
