@@ -104,6 +104,7 @@ def index_images(
     The one entry point of an indexing run, for this command line and for the demo.
     """
     from indexing import loaders
+    from indexing.prune import remove_unpublished
     from indexing.runner import Models, pipeline, run_index
     from indexing.write import PostgresWriter
 
@@ -125,13 +126,17 @@ def index_images(
     )
     source = partial(open_images, settings.images)
     try:
+        removed = remove_unpublished(db, settings.model_share)  # under the writer lock ``db`` now holds
         run = pipeline(source, PostgresWriter(db), settings.model_share, encoder_dir, run_models, options)
-        return run_index(run, options)
+        summary = run_index(run, options)
     finally:
         db.close()
+    summary.removed_unpublished = removed
+    return summary
 
 
 def cmd_refit(settings: IndexSettings, args: argparse.Namespace) -> Any:
+    from indexing.prune import remove_unpublished
     from indexing.refit import refit
     from indexing.report import RunSummary
     from indexing.write import PostgresWriter
@@ -139,6 +144,7 @@ def cmd_refit(settings: IndexSettings, args: argparse.Namespace) -> Any:
     summary = RunSummary("refit")
     db = _database(settings, args.db_attempts, args.db_first_delay)
     try:
+        summary.removed_unpublished = remove_unpublished(db, settings.model_share)
         refit(
             PostgresWriter(db),
             settings.model_share,
@@ -152,13 +158,11 @@ def cmd_refit(settings: IndexSettings, args: argparse.Namespace) -> Any:
 
 
 def cmd_status(settings: IndexSettings, args: argparse.Namespace) -> dict[str, Any]:
-    from core.bundle import BundleError, current_version
     from indexing import catalog, store
+    from indexing.prune import active_version, staging_folders, version_state
 
-    try:
-        active: str | None = current_version(settings.model_share)
-    except BundleError:
-        active = None
+    share = settings.model_share
+    active = active_version(share)
     db = _database(settings, args.db_attempts, args.db_first_delay)
     try:
         report = db.run(
@@ -167,12 +171,17 @@ def cmd_status(settings: IndexSettings, args: argparse.Namespace) -> dict[str, A
                 "active_bundle": active,
                 "catalog_images": catalog.count_catalog(conn),
                 "captioners": catalog.captioner_counts(conn),
-                "versions": store.version_row_counts(conn),
+                "versions": {
+                    version: {"rows": rows, "state": version_state(share, version, active)}
+                    for version, rows in store.version_row_counts(conn).items()
+                },
                 "skipped": catalog.skip_counts(conn),
             },
         )
     finally:
         db.close()
+    # Left by a killed build (state "unpublished" above, likewise): the next index or refit removes them.
+    report["staging_folders"] = [folder.name for folder in staging_folders(share)]
     return report
 
 

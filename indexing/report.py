@@ -50,6 +50,7 @@ class RunSummary:
     bundle_version: str | None = None
     refitted: bool = False
     db_retries: int = 0
+    removed_unpublished: list[str] = field(default_factory=list)  # versions a killed build left behind
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -71,6 +72,7 @@ class RunSummary:
             "bundle_version": self.bundle_version,
             "refitted": self.refitted,
             "db_retries": self.db_retries,
+            "removed_unpublished": self.removed_unpublished,
         }
 
     def render(self) -> str:
@@ -86,6 +88,10 @@ class RunSummary:
         ]
         if self.db_retries:
             lines.append(f"  database retries: {self.db_retries}")
+        if self.removed_unpublished:
+            lines.append(
+                "  removed versions a killed run left unpublished: " + ", ".join(self.removed_unpublished)
+            )
         return "\n".join(lines)
 
 

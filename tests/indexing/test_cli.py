@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
 
+from core.bundle import bundles_root, current_version
 from core.database import apply_schema
+from core.vector_index import METHODS, vector_index_name
 from indexing.cli import build_parser
 from tests.conftest import PROJECT_ROOT, create_database
 from tests.indexing.pipeline_helpers import index_state, write_broken_files
@@ -118,6 +122,90 @@ def test_a_run_killed_mid_way_resumes_to_the_index_of_an_uninterrupted_run(
     )
     assert status.returncode == 0, status.stderr
     assert f'"catalog_images": {total}' in status.stdout and '"too_large": 1' in status.stdout
+
+
+# The CLI with a SIGKILL at one exact point of publishing: once the bundle's files are written into its
+# staging folder, before it is renamed into place. Rows, centroids and the ANN index are stored by then.
+KILLED_WHILE_PUBLISHING = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; import core.bundle; from indexing.cli import main; "
+    "core.bundle._fsync_tree = lambda folder: os.kill(os.getpid(), signal.SIGKILL); sys.exit(main())",
+]
+
+
+def _versions(dsn: str) -> tuple[dict[str, int], set[str], set[str]]:
+    """Rows per version, the versions with clusters, and the names of every ANN index on images."""
+    conn = psycopg2.connect(dsn)
+    with conn.cursor() as cur:
+        cur.execute("SELECT bundle_version, count(*) FROM images GROUP BY 1")
+        rows = {str(v): int(n) for v, n in cur.fetchall()}
+        cur.execute("SELECT DISTINCT bundle_version FROM clusters")
+        clusters = {str(v) for (v,) in cur.fetchall()}
+        cur.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'images'")
+        indexes = {str(name) for (name,) in cur.fetchall()}
+    conn.close()
+    return rows, clusters, indexes
+
+
+def _status(env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "indexing.cli", "status"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+@pytest.mark.slow
+def test_a_build_killed_while_publishing_is_cleaned_up_by_the_next_run(
+    fresh_dsn: str, tmp_path: Path, tiny_checkpoint: Path, encoder_dir: Path
+) -> None:
+    images, share = tmp_path / "images", tmp_path / "share"
+    make_shapes(images, 24)
+    env = _env(fresh_dsn, share, images, tiny_checkpoint, encoder_dir, tmp_path)
+    fit = ["--no-progress", "--pca-dim", "8", "--clusters", "4"]
+
+    killed = subprocess.run([*KILLED_WHILE_PUBLISHING, "index", *fit], env=env, cwd=PROJECT_ROOT, timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    rows, clusters, indexes = _versions(fresh_dsn)
+    (orphan,) = rows
+    assert rows == {orphan: 24} and clusters == {orphan}
+    assert vector_index_name(orphan, "ivfflat") in indexes
+    assert [p.name.startswith(f".incoming-{orphan}-") for p in bundles_root(share).iterdir()] == [True]
+    status = _status(env)
+    assert status["active_bundle"] is None
+    assert status["versions"] == {orphan: {"rows": 24, "state": "unpublished"}}
+    assert len(status["staging_folders"]) == 1
+
+    resumed = subprocess.run(INDEX, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "already indexed 24, indexed now 0" in resumed.stdout
+    assert f"removed versions a killed run left unpublished: {orphan}" in resumed.stdout
+    active = current_version(share)
+    rows, clusters, indexes = _versions(fresh_dsn)
+    assert rows == {active: 24} and clusters == {active} and active != orphan
+    assert not {vector_index_name(orphan, method) for method in METHODS} & indexes
+    assert sorted(p.name for p in bundles_root(share).iterdir()) == sorted(["CURRENT", active])
+    status = _status(env)
+    assert status["versions"] == {active: {"rows": 24, "state": "active"}} and not status["staging_folders"]
+
+    # A refit killed the same way beside an active version: the next index run removes only its leftovers.
+    killed = subprocess.run([*KILLED_WHILE_PUBLISHING, "refit", *fit], env=env, cwd=PROJECT_ROOT, timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    (refit_orphan,) = set(_versions(fresh_dsn)[0]) - {active}
+    assert _status(env)["versions"] == {
+        active: {"rows": 24, "state": "active"},
+        refit_orphan: {"rows": 24, "state": "unpublished"},
+    }
+    again = subprocess.run(INDEX, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"index: bundle {active}\n" in again.stdout and refit_orphan in again.stdout
+    assert _versions(fresh_dsn)[:2] == ({active: 24}, {active}) and current_version(share) == active
+    assert sorted(p.name for p in bundles_root(share).iterdir()) == sorted(["CURRENT", active])
 
 
 def test_index_without_a_checkpoint_fails_naming_the_setting(tmp_path: Path) -> None:
