@@ -9,7 +9,7 @@ CREATE TABLE IF NOT EXISTS images (
     name           text        NOT NULL,  -- blob name or path relative to the images folder
     caption        text        NOT NULL,
     alternatives   text        NOT NULL DEFAULT '',  -- the captioner's other beam captions, one per line
-    embedding      vector      NOT NULL,  -- mean caption embedding in the bundle's reduced space, unit length
+    embedding      vector      NOT NULL,  -- the catalog embedding in the bundle's reduced space, unit length
     cluster_id     integer     NOT NULL,
     captioner      text        NOT NULL DEFAULT '',  -- checkpoint that wrote the caption
     created_at     timestamptz NOT NULL DEFAULT now(),
@@ -22,6 +22,9 @@ CREATE INDEX IF NOT EXISTS images_cluster_idx ON images (bundle_version, cluster
 -- all of an image's captions, parsed at query time: a stored tsvector with a GIN index cut COPY from
 -- 89k to 24k rows/s, and only ~50 rows per query are ever ranked (docs/benchmarks.md).
 ALTER TABLE images ADD COLUMN IF NOT EXISTS alternatives text NOT NULL DEFAULT '';
+-- The image's tags (indexing/tagging/) as [[word, confidence], ...], most confident first (core/tags.py);
+-- their words join the captions in the full-text match.
+ALTER TABLE images ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]';
 
 CREATE TABLE IF NOT EXISTS clusters (
     bundle_version text    NOT NULL,
@@ -44,10 +47,11 @@ CREATE TABLE IF NOT EXISTS catalog (
     score      real        NOT NULL,     -- the captioner's length-normalised log-probability
     captioner  text        NOT NULL,     -- checkpoint that wrote the caption
     encoder    text        NOT NULL,     -- sentence encoder that embedded it
-    embedding  vector      NOT NULL,     -- full-dimension mean embedding of all the captions, unit length
+    embedding  vector      NOT NULL,     -- full-dimension embedding: the captions' mean mixed with the tags', unit length
     created_at timestamptz NOT NULL DEFAULT now()
 );
 ALTER TABLE catalog ADD COLUMN IF NOT EXISTS alternatives text NOT NULL DEFAULT '';
+ALTER TABLE catalog ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]';  -- as images.tags
 
 CREATE INDEX IF NOT EXISTS catalog_location_idx ON catalog (location, name);
 -- No query read the catalog's full-text GIN index, and every catalog merge paid to maintain it; search

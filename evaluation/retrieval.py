@@ -51,13 +51,14 @@ SERVICE_DEFAULTS = SearchSettings.from_env(EnvReader({}))  # the service with no
 _TEXT_SEARCH = (
     QUERY_LEXEMES_CTE
     + f""", matches AS (
-    SELECT image_id, name, caption, alternatives, embedding, ts_rank_cd({CAPTION_TERMS}, q.query, 32) AS rank
+    SELECT image_id, name, caption, alternatives, tags, embedding,
+        ts_rank_cd({CAPTION_TERMS}, q.query, 32) AS rank
     FROM images, q
     WHERE bundle_version = %(version)s AND q.query IS NOT NULL AND {CAPTION_TERMS} @@ q.query
     ORDER BY rank DESC, image_id
     LIMIT %(k)s
 )
-SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS similarity, rank
+SELECT image_id, name, caption, alternatives, tags, 1 - (embedding <=> %(query)s) AS similarity, rank
 FROM matches
 ORDER BY rank DESC, image_id
 """
@@ -213,7 +214,7 @@ def text_search(conn: Connection, version: str, text: str, query: np.ndarray, k:
             {"text": text, "query": np.asarray(query, dtype=np.float32), "version": version, "k": k},
         )
         rows = cur.fetchall()
-    return [indexed_image(row[:5], text_rank=float(row[5])) for row in rows]
+    return [indexed_image(row[:6], text_rank=float(row[6])) for row in rows]
 
 
 def lexical_rankings(

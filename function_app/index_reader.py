@@ -5,8 +5,8 @@ one per query):
   hnsw, ivfflat  pgvector ANN indexes built per bundle version (core/vector_index.py);
   clusters       the original design: only the rows of the query's nearest K-means clusters;
   exact          every row (the reference; slow on large indexes).
-and the full-text rank of the query's words in all of an image's captions, for hybrid ranking
-(function_app/ranking.py). No index serves it: the captions of the given candidate rows only are
+and the full-text rank of the query's words in all of an image's captions and tags, for hybrid
+ranking (function_app/ranking.py). No index serves it: the text of the given candidate rows only is
 parsed and ranked at query time.
 """
 
@@ -22,6 +22,7 @@ from psycopg2 import sql
 
 from core.captions import split_captions
 from core.database import Connection
+from core.tags import ImageTags, parse_tags
 from core.vector_index import Strategy, typed_embedding, vector_index_name
 from function_app.planner import SearchPlan
 
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 _ROUTED_SEARCH = """
-SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS similarity
+SELECT image_id, name, caption, alternatives, tags, 1 - (embedding <=> %(query)s) AS similarity
 FROM images
 WHERE bundle_version = %(version)s AND cluster_id = ANY(%(clusters)s)
 ORDER BY embedding <=> %(query)s
@@ -44,7 +45,7 @@ LIMIT %(k)s
 """
 
 _EXACT_SEARCH = """
-SELECT image_id, name, caption, alternatives, 1 - (embedding <=> %(query)s) AS similarity
+SELECT image_id, name, caption, alternatives, tags, 1 - (embedding <=> %(query)s) AS similarity
 FROM images
 WHERE bundle_version = %(version)s
 ORDER BY embedding <=> %(query)s
@@ -58,8 +59,11 @@ WITH q AS (
     SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query
     FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
 )"""
-# An image's searchable text: every caption it has.
-CAPTION_TERMS = "to_tsvector('english'::regconfig, caption || ' ' || alternatives)"
+# An image's searchable text: every caption it has and the words of its tags (core/tags.py).
+CAPTION_TERMS = (
+    "(to_tsvector('english'::regconfig, caption || ' ' || alternatives) "
+    "|| jsonb_to_tsvector('english'::regconfig, tags, '[\"string\"]'))"
+)
 
 # Only the given rows (the semantic candidates) are parsed and ranked, so the work per query is
 # bounded whatever the index size.
@@ -83,7 +87,7 @@ def _ann_search(dim: int) -> sql.Composed:
     # the bundle manifest (an integer checked by typed_embedding), never from a request.
     column = typed_embedding(dim)
     return sql.SQL(
-        "SELECT image_id, name, caption, alternatives, 1 - ({column} <=> %(query)s::vector({dim})) "
+        "SELECT image_id, name, caption, alternatives, tags, 1 - ({column} <=> %(query)s::vector({dim})) "
         "AS similarity FROM images WHERE bundle_version = %(version)s "
         "ORDER BY {column} <=> %(query)s::vector({dim}) LIMIT %(k)s"
     ).format(column=column, dim=sql.Literal(int(dim)))
@@ -96,7 +100,8 @@ class IndexedImage:
     caption: str
     alternatives: tuple[str, ...]  # the captioner's other captions of the image, best first
     similarity: float  # cosine similarity to the query in the reduced space, 1 is identical
-    text_rank: float = 0.0  # full-text rank of the query's words in the captions, in [0, 1); 0: none
+    text_rank: float = 0.0  # full-text rank of the query's words in captions and tags, in [0, 1); 0: none
+    tags: ImageTags = ()  # (word, confidence), most confident first
 
 
 def search_index(
@@ -135,8 +140,8 @@ def text_ranks(conn: Connection, version: str, text: str, image_ids: Sequence[st
 
 
 def indexed_image(row: Sequence[object], text_rank: float = 0.0) -> IndexedImage:
-    """An ``(image_id, name, caption, alternatives, similarity)`` result row as an IndexedImage."""
-    image_id, name, caption, alternatives, similarity = row
+    """An ``(image_id, name, caption, alternatives, tags, similarity)`` result row as an IndexedImage."""
+    image_id, name, caption, alternatives, tags, similarity = row
     return IndexedImage(
         str(image_id),
         str(name),
@@ -144,6 +149,7 @@ def indexed_image(row: Sequence[object], text_rank: float = 0.0) -> IndexedImage
         tuple(split_captions(str(alternatives))),
         float(similarity),  # type: ignore[arg-type]
         text_rank,
+        parse_tags(tags),
     )
 
 

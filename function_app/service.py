@@ -9,6 +9,7 @@ from typing import Any
 from core.database import ConnectionPool, DatabaseUnavailable
 from core.images import ImageStore
 from core.space import project
+from core.tags import ImageTags
 from core.vector_index import Strategy
 from function_app.bundles import BundleSource
 from function_app.errors import InvalidRequest, ServiceUnavailable
@@ -27,8 +28,9 @@ class SearchHit:
     alternatives: tuple[str, ...]  # the captioner's other captions of the image
     score: float  # the blended score the results are ordered by
     similarity: float  # cosine similarity of the query and the image's captions
-    text_match: bool  # whether a caption shares a word with the query
+    text_match: bool  # whether a caption or tag shares a word with the query
     url: str
+    tags: ImageTags = ()  # (word, confidence), most confident first: what the picture shows
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class SearchService:
                 round(r.image.similarity, 4),
                 r.image.text_rank > 0,
                 self._images.url(r.image.name),
+                r.image.tags,
             )
             for r in ranked
         ]

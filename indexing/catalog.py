@@ -16,7 +16,7 @@ from core.database import Connection
 from indexing.copy_binary import Column, encode_copy
 
 _CATALOG_COLUMNS = (
-    "image_id, location, name, etag, caption, alternatives, score, captioner, encoder, embedding"
+    "image_id, location, name, etag, caption, alternatives, score, captioner, encoder, embedding, tags"
 )
 _CREATE_STAGING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS catalog_staging (LIKE catalog INCLUDING DEFAULTS) "
@@ -25,7 +25,7 @@ _CREATE_STAGING = (
 _MERGE = (
     f"INSERT INTO catalog ({_CATALOG_COLUMNS}) SELECT {_CATALOG_COLUMNS} FROM catalog_staging "
     "ON CONFLICT (image_id) DO UPDATE SET caption = EXCLUDED.caption, alternatives = EXCLUDED.alternatives, "
-    "score = EXCLUDED.score, "
+    "score = EXCLUDED.score, tags = EXCLUDED.tags, "
     "captioner = EXCLUDED.captioner, encoder = EXCLUDED.encoder, embedding = EXCLUDED.embedding"
 )
 # Images of a location that the run `run` did not list are gone from the source (or changed: new etag).
@@ -53,7 +53,8 @@ class CatalogBatch:
     scores: np.ndarray  # (N,)
     captioner: str
     encoder: str
-    embeddings: np.ndarray  # (N, D) full-dimension mean caption embeddings
+    embeddings: np.ndarray  # (N, D) full-dimension embeddings: captions mixed with tags (stages.py)
+    tags: Sequence[str] | None = None  # per image, its tags as stored JSON (core/tags.py); None: none
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -83,6 +84,7 @@ def write_catalog(conn: Connection, batch: CatalogBatch) -> int:
             Column("text", [batch.captioner] * n),
             Column("text", [batch.encoder] * n),
             Column("vector", np.asarray(batch.embeddings, dtype=np.float32)),
+            Column("jsonb", batch.tags if batch.tags is not None else ["[]"] * n),
         ]
     )
     with conn.cursor() as cur:
@@ -172,19 +174,20 @@ class CatalogPage:
     alternatives: list[str]
     captioners: list[str]
     embeddings: np.ndarray  # (N, D)
+    tags: list[str]  # per row, its tags as stored JSON (core/tags.py)
 
 
 def read_page(conn: Connection, after: str, limit: int) -> CatalogPage:
     """Up to ``limit`` catalog rows with image_id > ``after``, in image_id order (keyset pagination)."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT image_id, name, caption, alternatives, captioner, embedding FROM catalog "
+            "SELECT image_id, name, caption, alternatives, captioner, embedding, tags::text FROM catalog "
             "WHERE image_id > %s ORDER BY image_id LIMIT %s",
             (after, limit),
         )
         rows = cur.fetchall()
     if not rows:
-        return CatalogPage([], [], [], [], [], np.zeros((0, 0), dtype=np.float32))
+        return CatalogPage([], [], [], [], [], np.zeros((0, 0), dtype=np.float32), [])
     return CatalogPage(
         [r[0] for r in rows],
         [r[1] for r in rows],
@@ -192,6 +195,7 @@ def read_page(conn: Connection, after: str, limit: int) -> CatalogPage:
         [r[3] for r in rows],
         [r[4] for r in rows],
         np.stack([r[5].to_numpy() for r in rows]).astype(np.float32),
+        [r[6] for r in rows],
     )
 
 

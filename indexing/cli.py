@@ -119,10 +119,13 @@ def index_images(
     log.info("captioning on %s with %s; skipped files are logged to %s", picked, checkpoint, options.skip_log)
     encoder_dir = _encoder_dir(settings)
     db = _database(settings, db_attempts, db_first_delay)
+    captioner = loaders.captioner(checkpoint, picked)
     run_models = Models(
-        loaders.captioner(checkpoint, picked),
+        captioner,
         loaders.checkpoint_id(checkpoint),
         partial(loaders.onnx_encoder, threads=threads or None),
+        loaders.tagger(captioner.config.backbone),
+        settings.tag_weight,
     )
     source = partial(open_images, settings.images)
     try:

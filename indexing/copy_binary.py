@@ -2,7 +2,8 @@
 
 A binary COPY stream is a header, one tuple per row (a 16-bit field count, then each field as a 32-bit
 length and its bytes, big-endian) and a trailer. Fixed-width columns (int4, float4, pgvector's vector)
-are laid out for all rows at once with a numpy structured array; only text needs a Python loop.
+are laid out for all rows at once with a numpy structured array; only text (and jsonb, text behind a
+version byte) needs a Python loop.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ import numpy as np
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 TRAILER = struct.pack("!h", -1)
-Kind = Literal["text", "int4", "float4", "vector"]
+Kind = Literal["text", "jsonb", "int4", "float4", "vector"]
+JSONB_VERSION = b"\x01"  # jsonb's binary format: this byte, then the JSON text
 
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a batch: ``values`` is a sequence of str (text) or an array (N,) or (N, d)."""
+    """One column of a batch: ``values`` is a sequence of str (text, jsonb) or an array (N,) or (N, d)."""
 
     kind: Kind
     values: Sequence[str] | np.ndarray
 
 
-def _text_fields(values: Sequence[str]) -> list[bytes]:
-    encoded = [value.encode("utf-8") for value in values]
+def _text_fields(values: Sequence[str], prefix: bytes = b"") -> list[bytes]:
+    encoded = [prefix + value.encode("utf-8") for value in values]
     return [struct.pack("!i", len(b)) + b for b in encoded]
 
 
@@ -63,6 +65,8 @@ def encode_copy(columns: Sequence[Column]) -> bytes:
             raise ValueError(f"columns differ in length: {len(column.values)} and {rows}")
         if column.kind == "text":
             fields.append(_text_fields(column.values))  # type: ignore[arg-type]
+        elif column.kind == "jsonb":
+            fields.append(_text_fields(column.values, JSONB_VERSION))  # type: ignore[arg-type]
         else:
             fields.append(_fixed_fields(column, rows))
     count = struct.pack("!h", len(columns))

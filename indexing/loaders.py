@@ -1,15 +1,19 @@
-"""Heavy objects built once per process, lazily: the captioner and the sentence encoders."""
+"""Heavy objects built once per process, lazily: the captioner, its tagger and the sentence encoders."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from core.text_encoder import OnnxSentenceEncoder
+    from indexing.tagging.tagger import Tagger
     from training.caption import Captioner
+
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=2)
@@ -18,6 +22,21 @@ def captioner(checkpoint: Path, device: str) -> Captioner:
     from training.caption import load_captioner
 
     return load_captioner(checkpoint, device=device)
+
+
+@functools.lru_cache(maxsize=2)
+def tagger(backbone: str) -> Tagger | None:
+    """Tags from ``backbone``'s features with its own ImageNet-1k head; None where it has none."""
+    from indexing.tagging.tagger import Tagger
+    from indexing.tagging.vocabulary import load_vocabulary
+    from training.backbones import imagenet_head
+
+    try:
+        head = imagenet_head(backbone)
+    except ValueError as exc:
+        log.warning("images get no tags: %s", exc)
+        return None
+    return Tagger(head, load_vocabulary())
 
 
 @functools.lru_cache(maxsize=4)

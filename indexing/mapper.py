@@ -1,4 +1,4 @@
-"""The map stage: decoded images in, catalog rows out (caption, encode, and assign to the active space).
+"""The map stage: decoded images in, catalog rows out (caption, tag, encode, assign to the active space).
 
 The mapper holds the models and the space new rows join; it does no I/O, so a test can hand it any
 decoded batch and look at the rows it makes.
@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 
 from core.bundle import SearchBundle
 from core.captions import join_captions
+from core.tags import tags_json
 from indexing.catalog import CatalogBatch
 from indexing.read import DecodedBatch
 from indexing.report import RunSummary
-from indexing.stages import SentenceEncoder, assign, caption, encode_images
+from indexing.stages import SentenceEncoder, assign, caption, encode_images, mix_tags
 from indexing.store import RowBatch
+from indexing.tagging.tagger import DEFAULT_TAG_WEIGHT, Tagger
 from indexing.versions import encoder_id
 
 if TYPE_CHECKING:
@@ -43,20 +45,26 @@ class Mapper:
     beam_size: int = 5
     max_length: int = 20
     captions_per_image: int = 5  # the caption and up to 4 other beam hypotheses, embedded as their mean
+    tagger: Tagger | None = None  # None: no tags (a backbone without an ImageNet head)
+    tag_weight: float = DEFAULT_TAG_WEIGHT  # of the tags' embedding against the captions' (stages.mix_tags)
 
     def map(self, decoded: DecodedBatch, location: str, summary: RunSummary) -> Mapped:
-        """Caption the batch's (B, 3, S, S) pixels, encode each image's captions, assign them."""
+        """Caption and tag the batch's (B, 3, S, S) pixels from one backbone pass, encode each image's
+        captions mixed with its tags, assign them."""
         with summary.timed("caption"):
+            # (B, P, E); an empty batch (every file skipped) has nothing to encode and yields no rows.
+            features = self.captioner.encode(decoded.pixels) if len(decoded.items) else decoded.pixels
             captions = caption(
-                self.captioner,
-                decoded.pixels,
-                self.beam_size,
-                self.max_length,
-                per_image=self.captions_per_image,
+                self.captioner, features, self.beam_size, self.max_length, per_image=self.captions_per_image
             )
+        with summary.timed("tag"):
+            found = self.tagger.tag_features(features) if self.tagger is not None else None
+            tags = [[(t.text, t.confidence) for t in image] for image in found or [[]] * len(captions.texts)]
         with summary.timed("encode"):
             embeddings = encode_images(self.encoder, captions)  # (B, D)
+            embeddings = mix_tags(embeddings, self.encoder, tags, self.tag_weight)
         alternatives = [join_captions(others) for others in captions.alternatives]
+        stored_tags = [tags_json(image) for image in tags]
         items = decoded.items
         rows = CatalogBatch(
             location,
@@ -69,6 +77,7 @@ class Mapper:
             self.captioner_id,
             self.encoder_name,
             embeddings,
+            stored_tags,
         )
         if self.bundle is None:
             return Mapped(rows, None)
@@ -85,17 +94,21 @@ class Mapper:
             cluster_ids,
             [self.captioner_id] * len(items),
             alternatives,
+            stored_tags,
         )
         return Mapped(rows, index_rows)
 
 
 @dataclass(frozen=True)
 class Models:
-    """What a run needs from the model side: a captioner, its id, and an encoder per encoder folder."""
+    """What a run needs from the model side: a captioner, its id, an encoder per encoder folder, and the
+    tagger on the captioner's backbone (None: no tags)."""
 
     captioner: Captioner
     captioner_id: str
     encoder: Callable[[Path], SentenceEncoder]
+    tagger: Tagger | None = None
+    tag_weight: float = DEFAULT_TAG_WEIGHT
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """(3, S, S): what the captioner expects of a decoded image (the read stage runs it)."""
@@ -120,4 +133,6 @@ class Models:
             beam_size,
             max_length,
             captions_per_image,
+            self.tagger,
+            self.tag_weight,
         )

@@ -28,6 +28,7 @@ class CatalogEntry:
     captioner: str
     encoder: str
     embedding: np.ndarray  # (D,)
+    tags: str = "[]"  # stored JSON (core/tags.py)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class IndexEntry:
     embedding: np.ndarray  # (d,)
     cluster_id: int
     captioner: str
+    tags: str = "[]"
 
 
 @dataclass
@@ -86,6 +88,7 @@ class MemoryWriter:
                 rows.captioner,
                 rows.encoder,
                 np.asarray(rows.embeddings[i], dtype=np.float32),
+                rows.tags[i] if rows.tags is not None else "[]",
             )
         for skip in skips:
             self.skipped[skip.image_id] = (rows.location, skip)
@@ -112,7 +115,7 @@ class MemoryWriter:
     def catalog_page(self, after: str, limit: int) -> CatalogPage:
         ids = sorted(i for i in self.catalog if i > after)[:limit]
         if not ids:
-            return CatalogPage([], [], [], [], [], np.zeros((0, 0), dtype=np.float32))
+            return CatalogPage([], [], [], [], [], np.zeros((0, 0), dtype=np.float32), [])
         entries = [self.catalog[i] for i in ids]
         return CatalogPage(
             ids,
@@ -121,6 +124,7 @@ class MemoryWriter:
             [e.alternatives for e in entries],
             [e.captioner for e in entries],
             np.stack([e.embedding for e in entries]),  # (N, D)
+            [e.tags for e in entries],
         )
 
     def insert_version_rows(self, batch: RowBatch) -> int:
@@ -143,6 +147,7 @@ class MemoryWriter:
     def _put_rows(self, batch: RowBatch) -> None:
         rows = self.rows.setdefault(batch.bundle_version, {})
         alternatives = batch.alternatives if batch.alternatives is not None else [""] * len(batch)
+        tags = batch.tags if batch.tags is not None else ["[]"] * len(batch)
         for i, image_id in enumerate(batch.image_ids):
             rows[image_id] = IndexEntry(
                 batch.names[i],
@@ -151,4 +156,5 @@ class MemoryWriter:
                 np.asarray(batch.embeddings[i], dtype=np.float32),
                 int(batch.cluster_ids[i]),
                 batch.captioners[i],
+                tags[i],
             )

@@ -23,6 +23,7 @@ from core.settings import (
     strategy_from_env,
 )
 from core.vector_index import Strategy
+from indexing.tagging.tagger import DEFAULT_TAG_WEIGHT
 
 __all__ = ["IndexSettings", "SettingsError"]
 
@@ -43,6 +44,7 @@ class IndexSettings:
     max_length: int
     threads: int  # torch and ONNX Runtime threads in the main process; 0 = their defaults
     log_dir: Path
+    tag_weight: float = DEFAULT_TAG_WEIGHT  # of an image's tags against its captions in its embedding
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IndexSettings:
@@ -65,4 +67,5 @@ class IndexSettings:
             max_length=integer("INDEX_MAX_LENGTH", 20, 2, 100),
             threads=integer("INDEX_THREADS", 0, 0, 1024),
             log_dir=Path(text("INDEX_LOG_DIR", str(LOCAL_DATA / "index-logs")) or ""),
+            tag_weight=reader.number("INDEX_TAG_WEIGHT", DEFAULT_TAG_WEIGHT, 0.0, 1.0),
         )

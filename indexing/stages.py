@@ -1,4 +1,4 @@
-"""The pure stages between decoding and storage: caption, encode, assign. Data in, data out."""
+"""The pure stages between decoding and storage: caption, tag, encode, assign. Data in, data out."""
 
 from __future__ import annotations
 
@@ -37,12 +37,13 @@ class Captions:
 
 
 def caption(
-    captioner: Captioner, pixels: torch.Tensor, beam_size: int, max_length: int, per_image: int = 1
+    captioner: Captioner, features: torch.Tensor, beam_size: int, max_length: int, per_image: int = 1
 ) -> Captions:
-    """Captions for preprocessed images (B, 3, S, S), one batched beam search; up to ``per_image`` each."""
-    if len(pixels) == 0:
+    """Captions for the backbone's feature grids (B, P, E) (``captioner.encode``), one batched beam
+    search; up to ``per_image`` each."""
+    if len(features) == 0:
         return Captions([], np.zeros(0, dtype=np.float32), [], [])
-    results = captioner.caption_tensors(pixels, beam_size=beam_size, max_length=max_length)
+    results = captioner.caption_features(features, beam_size=beam_size, max_length=max_length)
     others = [r.alternatives[: per_image - 1] for r in results]
     return Captions(
         [r.text for r in results],
@@ -93,6 +94,31 @@ def encode_groups(
         raise ValueError("need one score per caption of every group")
     weights = np.concatenate([beam_weights(np.asarray(s)) for s in scores]) if sizes else None  # (M,)
     return mean_embeddings(flat, owners, len(groups), weights)
+
+
+def tags_sentence(tags: Sequence[tuple[str, float]]) -> str:
+    """How an image's tags read to the text encoder: "tabby, cat, feline", most confident first."""
+    return ", ".join(word for word, _ in tags)
+
+
+def mix_tags(
+    caption_embeddings: np.ndarray,
+    encoder: SentenceEncoder,
+    tags: Sequence[Sequence[tuple[str, float]]],
+    weight: float,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """(N, D) unit vectors: ``weight`` x the embedding of each image's tags read as one sentence plus
+    ``1 - weight`` x its captions' embedding (N, D), renormalised. Images without tags keep their
+    captions' embedding; weight 0 leaves every image's as it is."""
+    mixed = np.asarray(caption_embeddings, dtype=np.float32).copy()
+    tagged = [i for i, image_tags in enumerate(tags) if image_tags]
+    if weight <= 0 or not tagged:
+        return mixed
+    sentences = encode(encoder, [tags_sentence(tags[i]) for i in tagged], batch_size)  # (T, D)
+    blend = weight * sentences + (1 - weight) * mixed[tagged]
+    mixed[tagged] = blend / np.maximum(np.linalg.norm(blend, axis=1, keepdims=True), 1e-12)
+    return mixed
 
 
 def assign(

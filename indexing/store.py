@@ -18,7 +18,7 @@ from core.database import Connection
 from core.vector_index import drop_vector_indexes
 from indexing.copy_binary import Column, encode_copy
 
-_COLUMNS = "bundle_version, image_id, name, caption, alternatives, embedding, cluster_id, captioner"
+_COLUMNS = "bundle_version, image_id, name, caption, alternatives, embedding, cluster_id, captioner, tags"
 _COPY_IMAGES = f"COPY images ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 _COPY_STAGING = f"COPY images_staging ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 _CREATE_STAGING = (
@@ -29,7 +29,7 @@ _MERGE_STAGING = (
     f"INSERT INTO images ({_COLUMNS}) SELECT {_COLUMNS} FROM images_staging "
     "ON CONFLICT (bundle_version, image_id) DO UPDATE SET "
     "name = EXCLUDED.name, caption = EXCLUDED.caption, alternatives = EXCLUDED.alternatives, "
-    "embedding = EXCLUDED.embedding, "
+    "embedding = EXCLUDED.embedding, tags = EXCLUDED.tags, "
     "cluster_id = EXCLUDED.cluster_id, captioner = EXCLUDED.captioner, updated_at = now()"
 )
 
@@ -46,6 +46,7 @@ class RowBatch:
     cluster_ids: np.ndarray  # (N,)
     captioners: Sequence[str]
     alternatives: Sequence[str] | None = None  # per row, other captions one per line; None: none
+    tags: Sequence[str] | None = None  # per row, its tags as stored JSON (core/tags.py); None: none
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -61,6 +62,7 @@ class RowBatch:
                 Column("vector", np.asarray(self.embeddings, dtype=np.float32)),
                 Column("int4", np.asarray(self.cluster_ids, dtype=np.int32)),
                 Column("text", self.captioners),
+                Column("jsonb", self.tags if self.tags is not None else ["[]"] * len(self)),
             ]
         )
 

@@ -22,14 +22,16 @@ import numpy as np
 from core.bundle import new_version_name, write_bundle
 from core.captions import join_captions
 from core.database import Connection, apply_schema
+from core.tags import ImageTags, tags_json
 from core.text_encoder import CONFIG_FILE
 from core.vector_index import DEFAULT_VECTOR_INDEX
 from indexing.catalog import CatalogPage
 from indexing.fit import MAX_FIT_SAMPLE, FittedSpace, fit_space
 from indexing.report import RunSummary, progress
 from indexing.session import ConnectionSession, IndexingError
-from indexing.stages import assign, encode_groups
+from indexing.stages import assign, encode_groups, mix_tags
 from indexing.store import RowBatch
+from indexing.tagging.tagger import DEFAULT_TAG_WEIGHT
 from indexing.write import PostgresWriter, Writer
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class CaptionedImage:
     alternatives: tuple[str, ...] = ()  # the captioner's other captions of the image, best first
     # Length-normalised log-probabilities of the caption and each alternative; empty: weigh them equally.
     scores: tuple[float, ...] = ()
+    tags: ImageTags = ()  # (word, confidence), most confident first (indexing/tagging/)
 
 
 class RowSource(Protocol):
@@ -107,6 +110,7 @@ class ImageRows:
                 [join_captions(image.alternatives) for image in page],
                 [image.captioner for image in page],
                 self._embeddings[start : start + len(page)],
+                [tags_json(image.tags) for image in page],
             )
 
 
@@ -165,6 +169,7 @@ def write_version(
             cluster_ids,
             page.captioners,
             page.alternatives,
+            page.tags,
         )
         with summary.timed("store"):
             written += writer.insert_version_rows(batch)
@@ -225,15 +230,20 @@ def publish_space(share: Path, encoder_dir: Path, space: FittedSpace, version: s
     log.info("published bundle %s with %d rows in %d clusters", version, rows, len(space.centroids))
 
 
-def encode_images(images: Sequence[CaptionedImage], encoder_dir: Path) -> np.ndarray:
-    """(N, D) one embedding per image: its captions' mean, weighted by their scores where given."""
+def encode_images(
+    images: Sequence[CaptionedImage], encoder_dir: Path, tag_weight: float = DEFAULT_TAG_WEIGHT
+) -> np.ndarray:
+    """(N, D) one embedding per image, as the indexer makes it: its captions' mean, weighted by their
+    scores where given, mixed with its tags' (``stages.mix_tags``)."""
     from core.text_encoder import OnnxSentenceEncoder
 
-    return encode_groups(
-        OnnxSentenceEncoder(encoder_dir),
+    encoder = OnnxSentenceEncoder(encoder_dir)
+    captions = encode_groups(
+        encoder,
         [[image.caption, *image.alternatives] for image in images],
         scores=[image.scores or (0.0,) * (1 + len(image.alternatives)) for image in images],
     )
+    return mix_tags(captions, encoder, [image.tags for image in images], tag_weight)
 
 
 def build_index(
@@ -246,16 +256,18 @@ def build_index(
     clusters: int | None = None,
     embeddings: np.ndarray | None = None,
     vector_index: str | None = DEFAULT_VECTOR_INDEX,
+    tag_weight: float = DEFAULT_TAG_WEIGHT,
 ) -> str:
     """``build_version`` for callers holding captioned images and a plain connection; returns the version.
 
     The schema is applied first; every page commits on ``conn``. ``embeddings`` (N, D) may be passed
-    when the captions are already encoded, else they are encoded with the encoder in ``encoder_dir``.
+    when the captions are already encoded, else they are encoded with the encoder in ``encoder_dir`` and
+    mixed with the images' tags at ``tag_weight``.
     """
     if not images:
         raise ValueError("cannot build an index from zero images")
     if embeddings is None:
-        embeddings = encode_images(images, encoder_dir)
+        embeddings = encode_images(images, encoder_dir, tag_weight)
     rows = ImageRows(images, embeddings)
     apply_schema(conn)
     options = FitOptions(pca_dim=pca_dim, clusters=clusters, show_progress=False, vector_index=vector_index)

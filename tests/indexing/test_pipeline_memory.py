@@ -12,6 +12,7 @@ import pytest
 from core.bundle import load_bundle
 from core.images import LocalFolderStore
 from core.space import nearest_clusters, project
+from core.tags import parse_tags, tags_json
 from indexing.catalog import CatalogBatch, Skip
 from indexing.memory import MemoryWriter
 from indexing.runner import Models
@@ -80,12 +81,14 @@ def _catalog_batch(location: str, ids: list[str]) -> CatalogBatch:
         "captioner-1",
         "encoder-1",
         rng.normal(size=(len(ids), 6)).astype(np.float32),  # (N, D)
+        [tags_json([(f"tag of {i}", 0.5), ("thing", 0.25)]) for i in ids],
     )
 
 
 def _index_batch(version: str, ids: list[str]) -> RowBatch:
     vectors = np.eye(len(ids), 3, dtype=np.float32)  # (N, d)
-    return RowBatch(version, ids, ids, ids, vectors, np.arange(len(ids)) % 2, ["c"] * len(ids), ids)
+    tags = [tags_json([(i, 1.0)]) for i in ids]
+    return RowBatch(version, ids, ids, ids, vectors, np.arange(len(ids)) % 2, ["c"] * len(ids), ids, tags)
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -118,6 +121,10 @@ def test_both_writers_keep_the_same_catalog_listing_skips_and_versions(writer: W
         ["caption of b", "caption of c"],
         ["other\nof b", "other\nof c"],
     )
+    assert [parse_tags(t) for t in page.tags] == [
+        (("tag of b", 0.5), ("thing", 0.25)),
+        (("tag of c", 0.5), ("thing", 0.25)),
+    ]
     assert page.embeddings.shape == (2, 6) and writer.catalog_page("d", 5).image_ids == []
 
     assert writer.insert_version_rows(_index_batch("v1", ["a", "b", "c", "d"])) == 4
