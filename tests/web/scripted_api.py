@@ -21,6 +21,7 @@ def result(
     score: float = 0.5,
     alternatives: Sequence[str] = (),
     text_match: bool = False,
+    tags: Sequence[tuple[str, float]] = (),
 ) -> dict[str, Any]:
     """One result in the real API's shape (function_app/api.py); url defaults to an image that does not exist.
 
@@ -35,6 +36,7 @@ def result(
         "similarity": score,
         "text_match": text_match,
         "url": url or f"/r{n}.png",
+        "tags": [{"text": text, "confidence": confidence} for text, confidence in tags],
     }
 
 

@@ -225,3 +225,23 @@ def test_other_captions_are_shown_with_shared_words_marked(page: Page, scripted_
     expect(also).to_have_text("also: a bike by a wooden fence; <b>a red</b> bike; 7")  # markup stays text
     assert also.locator("mark").all_inner_texts() == ["bike", "fence", "bike"]
     expect(page.locator(".result").nth(1).locator(".result-also")).to_have_count(0)
+
+
+def test_tags_are_shown_as_chips_with_shared_words_marked_and_confidence_on_hover(
+    page: Page, scripted_site: ScriptedSite
+) -> None:
+    tagged = result(
+        1, "a drawing", tags=[("tabby", 0.61), ("cat", 0.61), ("<i>feline</i>", 0.8), ("pet", "x")]
+    )
+    scripted_site.api.answer_results([tagged, result(2, "a bike")])
+    page.goto(scripted_site.url)
+    search(page, "a cat on a mat")
+
+    chips = page.locator(".result").first.locator(".result-tag")
+    assert chips.all_inner_texts() == ["tabby", "cat", "<i>feline</i>", "pet"]  # markup stays text
+    assert chips.locator("mark").all_inner_texts() == ["cat"]
+    assert [chips.nth(i).get_attribute("title") for i in range(4)] == ["61% sure", "61% sure", "80% sure", ""]
+    expect(page.locator(".result").nth(1).locator(".result-tags")).to_have_count(0)
+
+    page.locator(".result-open").first.click()
+    expect(page.locator("#viewer-caption .result-tag")).to_have_count(4)

@@ -75,9 +75,44 @@ export function cleanResult(raw) {
     alternatives: Array.isArray(raw?.alternatives)
       ? raw.alternatives.map(text).map((t) => t.trim()).filter(Boolean).slice(0, 4)
       : [],
+    tags: Array.isArray(raw?.tags)
+      ? raw.tags
+          .map((tag) => ({ text: text(tag?.text).trim(), confidence: tag?.confidence }))
+          .filter((tag) => tag.text)
+          .slice(0, MAX_TAGS)
+      : [],
     score: raw?.score,
     url: raw?.url,
   };
+}
+
+const MAX_TAGS = 6;
+
+/** "61% sure", or "" when the API sent no usable confidence. */
+export function formatConfidence(confidence) {
+  return typeof confidence === "number" && Number.isFinite(confidence)
+    ? `${Math.round(Math.min(1, Math.max(0, confidence)) * 100)}% sure`
+    : "";
+}
+
+/** What the picture shows by the classifier's tags, as a line of labelled chips; words the query
+ * shares are marked, as in captions. Null when the result has no tags. */
+export function tagLine(tags, query) {
+  if (!tags.length) return null;
+  const line = document.createElement("p");
+  line.className = "result-tags";
+  const label = document.createElement("span");
+  label.className = "result-tags-label";
+  label.textContent = "shows: ";
+  line.append(label);
+  for (const tag of tags) {
+    const chip = document.createElement("span");
+    chip.className = "result-tag";
+    chip.title = formatConfidence(tag.confidence);
+    chip.append(captionNodes(tag.text, query));
+    line.append(chip);
+  }
+  return line;
 }
 
 function scoreLine(score) {
@@ -92,7 +127,7 @@ function scoreLine(score) {
     number.className = "result-score-value";
     number.textContent = value;
     line.title =
-      "How well the captions match the query: meaning (cosine similarity) and shared words (1 is a perfect match)";
+      "How well the captions and tags match the query: meaning (cosine similarity) and shared words (1 is a perfect match)";
     line.append(label, number);
   }
   return line;
@@ -129,6 +164,9 @@ export function resultCard(result, query, apiBase, onOpen) {
     also.append(label, captionNodes(result.alternatives.join("; "), query));
     item.append(also);
   }
+  // The image classifier's view of the picture: why a photo matched that the captions miss.
+  const tags = tagLine(result.tags, query);
+  if (tags) item.append(tags);
   item.append(scoreLine(result.score));
   return item;
 }

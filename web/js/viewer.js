@@ -1,7 +1,7 @@
 // The larger view of one result: a modal <dialog> (Escape, focus trapping and the backdrop come from
 // the browser); focus goes back to the result that opened it.
 
-import { captionNodes, formatScore, imageSource, picture } from "./view.js";
+import { captionNodes, formatScore, imageSource, picture, tagLine } from "./view.js";
 
 export function createViewer(dialog) {
   const imageBox = dialog.querySelector("#viewer-image");
@@ -47,6 +47,8 @@ export function createViewer(dialog) {
     opener = button;
     imageBox.replaceChildren(picture(imageSource(result.url, apiBase), result.caption, { lazy: false }));
     captionBox.replaceChildren(captionNodes(result.caption || "(no caption)", query));
+    const tags = tagLine(result.tags, query);
+    if (tags) captionBox.append(tags);
     metaBox.replaceChildren(...meta(result, apiBase));
     dialog.showModal();
   }
