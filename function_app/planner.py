@@ -22,6 +22,8 @@ from core.vector_index import DEFAULT_STRATEGY, Strategy
 DEFAULT_NPROBE = 8
 DEFAULT_EF_SEARCH = 100
 DEFAULT_EXACT_BELOW = 10_000  # exact search costs ~6 ms at 10k rows (docs/scale.md) and loses nothing
+MAX_NPROBE = 32_768  # pgvector's limit on ivfflat.probes; more than the clusters routes to all of them
+MAX_EF_SEARCH = 1_000  # pgvector's limit on hnsw.ef_search
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,10 @@ class PlanOptions:
     exact_below: int = DEFAULT_EXACT_BELOW  # a version with fewer live rows is searched exactly; 0: never
 
     def __post_init__(self) -> None:
-        if self.nprobe < 1:
-            raise ValueError(f"nprobe must be at least 1, got {self.nprobe}")
-        if self.ef_search < 1:
-            raise ValueError(f"ef_search must be at least 1, got {self.ef_search}")
+        if not 1 <= self.nprobe <= MAX_NPROBE:
+            raise ValueError(f"nprobe must be between 1 and {MAX_NPROBE}, got {self.nprobe}")
+        if not 1 <= self.ef_search <= MAX_EF_SEARCH:
+            raise ValueError(f"ef_search must be between 1 and {MAX_EF_SEARCH}, got {self.ef_search}")
         if self.exact_below < 0:
             raise ValueError(f"exact_below must be at least 0, got {self.exact_below}")
 
@@ -79,8 +81,8 @@ def plan_search(
     """The plan of one query: ``query`` is its (d,) unit vector in the bundle's reduced space,
     ``centroids`` the bundle's (C, d) K-means centroids; ``nprobe``, when given, wins over the options'."""
     probes = options.nprobe if nprobe is None else nprobe
-    if probes < 1:
-        raise ValueError(f"nprobe must be at least 1, got {probes}")
+    if not 1 <= probes <= MAX_NPROBE:
+        raise ValueError(f"nprobe must be between 1 and {MAX_NPROBE}, got {probes}")
     strategy = choose_strategy(options, facts)
     clusters: tuple[int, ...] = ()
     if strategy is Strategy.CLUSTERS:

@@ -57,15 +57,19 @@ def test_a_per_call_nprobe_wins_over_the_options() -> None:
     options = PlanOptions(Strategy.CLUSTERS, nprobe=1)
     assert plan(options, LARGE, nprobe=2) == SearchPlan(Strategy.CLUSTERS, (0, 1), 2)
     assert plan(PlanOptions(Strategy.IVFFLAT, nprobe=8), LARGE, nprobe=20).probes == 20
-    with pytest.raises(ValueError, match="^nprobe must be at least 1, got 0$"):
+    with pytest.raises(ValueError, match="^nprobe must be between 1 and 32768, got 0$"):
         plan(options, LARGE, nprobe=0)
+    with pytest.raises(ValueError, match="^nprobe must be between 1 and 32768, got 32769$"):
+        plan(options, LARGE, nprobe=32_769)  # pgvector refuses more ivfflat.probes: it was a 500
 
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("nprobe", 0, "nprobe must be at least 1, got 0"),
-        ("ef_search", 0, "ef_search must be at least 1, got 0"),
+        ("nprobe", 0, "nprobe must be between 1 and 32768, got 0"),
+        ("nprobe", 32_769, "nprobe must be between 1 and 32768, got 32769"),
+        ("ef_search", 0, "ef_search must be between 1 and 1000, got 0"),
+        ("ef_search", 1_001, "ef_search must be between 1 and 1000, got 1001"),
         ("exact_below", -1, "exact_below must be at least 0, got -1"),
     ],
 )
