@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import socket
 import tempfile
 import threading
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 
@@ -105,32 +107,61 @@ def make_connector(
 
 
 class ConnectionPool:
-    """A thread-safe pool that drops broken connections instead of handing them out again."""
+    """A thread-safe pool that drops broken connections instead of handing them out again.
 
-    def __init__(self, connect: Callable[[], Connection], max_size: int = 8) -> None:
+    ``wait_seconds`` bounds the wait for a free connection. ``query_timeout``, when set, bounds each
+    borrow's database work: the server cancels a statement that runs longer (statement_timeout, which
+    also ends waits on locks), and a server that does not answer at all (frozen, or its host gone) has
+    its connection cut from this side half a second later. Either way the borrower gets
+    DatabaseUnavailable in bounded time. The search service sets both; the indexer uses no pool.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Connection],
+        max_size: int = 8,
+        *,
+        wait_seconds: float = 10.0,
+        query_timeout: float | None = None,
+    ) -> None:
         self._connect = connect
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(max_size)
+        self.wait_seconds = wait_seconds
+        self.query_timeout = query_timeout
 
     @contextmanager
-    def connection(self, timeout: float = 10.0) -> Iterator[Connection]:
+    def connection(self) -> Iterator[Connection]:
         """Borrow a connection; database errors become DatabaseUnavailable and drop the connection."""
-        if not self._slots.acquire(timeout=timeout):
-            raise DatabaseUnavailable(f"no database connection became free within {timeout:g} s")
+        if not self._slots.acquire(timeout=self.wait_seconds):
+            raise DatabaseUnavailable(f"no database connection became free within {self.wait_seconds:g} s")
         conn: Connection | None = None
+        watchdog: _Watchdog | None = None
         try:
             conn = self._take()
+            if self.query_timeout is not None:
+                watchdog = _Watchdog(conn, self.query_timeout + _CUT_AFTER_TIMEOUT_SECONDS)
             yield conn
             conn.commit()
+        except psycopg2.errors.QueryCanceled as exc:
+            if conn is not None and not conn.closed:
+                conn.rollback()
+            raise DatabaseUnavailable(f"the database did not answer within {self.query_timeout:g} s") from exc
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             if conn is not None:
                 conn.close()
+            if watchdog is not None and watchdog.cut():
+                raise DatabaseUnavailable(
+                    f"the database did not answer within {self.query_timeout:g} s; the connection was cut"
+                ) from exc
             raise DatabaseUnavailable(f"the database connection failed: {first_line(exc)}") from exc
         except BaseException:
             if conn is not None and not conn.closed:
                 conn.rollback()
             raise
         finally:
+            if watchdog is not None and watchdog.stop() and conn is not None:
+                conn.close()  # cut after its work had ended: never hand it out again
             if conn is not None and not conn.closed:
                 self._idle.put(conn)
             self._slots.release()
@@ -140,9 +171,24 @@ class ConnectionPool:
             try:
                 conn = self._idle.get_nowait()
             except queue.Empty:
-                return self._connect()
+                return self._open()
             if not conn.closed:
                 return conn
+
+    def _open(self) -> Connection:
+        conn = self._connect()
+        if self.query_timeout is not None:
+            try:
+                with conn.cursor() as cur:  # for the session: the server cancels longer statements
+                    cur.execute(
+                        "SELECT set_config('statement_timeout', %s, false)",
+                        (f"{max(1, round(self.query_timeout * 1000))}ms",),
+                    )
+                conn.commit()
+            except BaseException:
+                conn.close()
+                raise
+        return conn
 
     def close(self) -> None:
         while True:
@@ -150,6 +196,50 @@ class ConnectionPool:
                 self._idle.get_nowait().close()
             except queue.Empty:
                 return
+
+
+# How long after the statement timeout a silent server's connection is cut: the server's own cancel
+# normally comes first, and keeps the connection.
+_CUT_AFTER_TIMEOUT_SECONDS = 0.5
+
+
+class _Watchdog:
+    """Cuts a connection's socket if it is still borrowed ``seconds`` from now, so that a call blocked
+    on a server that never answers fails at once instead of waiting for TCP to give up."""
+
+    def __init__(self, conn: Connection, seconds: float) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._done = False
+        self._cut = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._cut = True
+            try:
+                # shutdown() on a duplicate of the descriptor ends the blocked read in libpq; closing
+                # the connection from this thread while libpq uses it would not be safe.
+                with socket.socket(fileno=os.dup(self._conn.fileno())) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, psycopg2.InterfaceError):
+                pass  # already closed
+
+    def cut(self) -> bool:
+        """Whether the connection was cut."""
+        with self._lock:
+            return self._cut
+
+    def stop(self) -> bool:
+        """End the watch; True if the connection was cut (it must not be used again)."""
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        return self._cut
 
 
 def first_line(exc: BaseException) -> str:

@@ -12,7 +12,11 @@ from function_app.settings import Settings
 def build_service(settings: Settings) -> SearchService:
     return SearchService(
         BundleProvider(settings.model_share, check_seconds=settings.bundle_check_seconds),
-        ConnectionPool(database_connector(settings.database)),
+        ConnectionPool(
+            database_connector(settings.database),
+            wait_seconds=settings.pool_wait_seconds,
+            query_timeout=settings.query_timeout_seconds,
+        ),
         open_images(settings.images),
         settings.search,
     )

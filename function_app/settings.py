@@ -19,7 +19,14 @@ from core.settings import (
     running_in_azure,
     strategy_from_env,
 )
-from function_app.planner import DEFAULT_EF_SEARCH, DEFAULT_EXACT_BELOW, DEFAULT_NPROBE, PlanOptions
+from function_app.planner import (
+    DEFAULT_EF_SEARCH,
+    DEFAULT_EXACT_BELOW,
+    DEFAULT_NPROBE,
+    MAX_EF_SEARCH,
+    MAX_NPROBE,
+    PlanOptions,
+)
 from function_app.ranking import (
     DEFAULT_ANSWER_SIMILARITY,
     DEFAULT_MIN_SIMILARITY,
@@ -32,6 +39,11 @@ __all__ = ["SearchSettings", "Settings", "SettingsError"]
 DEFAULT_K = 10
 MAX_K = 100
 MAX_QUERY_CHARS = 512
+# A query's database work (every statement on its borrowed connection) must end within this, and a
+# request waits at most POOL_WAIT_SECONDS for a free connection: a frozen or overloaded database gives a
+# 503 instead of a hung request (docs/reliability.md). A query takes a few ms (docs/benchmarks.md).
+QUERY_TIMEOUT_SECONDS = 2.0
+POOL_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -60,8 +72,8 @@ class SearchSettings:
         return cls(
             plan=PlanOptions(
                 strategy=strategy_from_env(reader),
-                nprobe=integer("SEARCH_NPROBE", DEFAULT_NPROBE, 1, 100_000),
-                ef_search=integer("SEARCH_EF_SEARCH", DEFAULT_EF_SEARCH, 1, 1000),
+                nprobe=integer("SEARCH_NPROBE", DEFAULT_NPROBE, 1, MAX_NPROBE),
+                ef_search=integer("SEARCH_EF_SEARCH", DEFAULT_EF_SEARCH, 1, MAX_EF_SEARCH),
                 exact_below=integer("SEARCH_EXACT_BELOW", DEFAULT_EXACT_BELOW, 0, 10_000_000),
             ),
             default_k=integer("SEARCH_DEFAULT_K", DEFAULT_K, 1, max_k),
@@ -78,6 +90,8 @@ class Settings:
     images: ImageStoreSettings
     search: SearchSettings
     bundle_check_seconds: float
+    query_timeout_seconds: float  # the database work of one request, all its statements together
+    pool_wait_seconds: float  # the longest wait for a free pooled connection
     cors_allowed_origins: tuple[str, ...]
     serve_web: bool
 
@@ -92,6 +106,10 @@ class Settings:
             images=ImageStoreSettings.from_env(reader, in_azure=in_azure),
             search=SearchSettings.from_env(reader),
             bundle_check_seconds=reader.number("BUNDLE_CHECK_SECONDS", 10.0),
+            query_timeout_seconds=reader.number(
+                "SEARCH_QUERY_TIMEOUT_SECONDS", QUERY_TIMEOUT_SECONDS, 0.01, 600.0
+            ),
+            pool_wait_seconds=reader.number("SEARCH_POOL_WAIT_SECONDS", POOL_WAIT_SECONDS, 0.0, 600.0),
             cors_allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             serve_web=not in_azure,
         )

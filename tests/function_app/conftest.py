@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
+from core.database import stop_embedded_postgres
 from function_app.api import create_api
 from function_app.settings import Settings
 
@@ -48,3 +52,14 @@ def images_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def client(indexed: tuple[str, Path, str], images_dir: Path) -> TestClient:
     dsn, share, _ = indexed
     return TestClient(create_api(make_settings(dsn, share, images_dir)))
+
+
+@pytest.fixture
+def own_server() -> Iterator[Path]:
+    """The data folder of a PostgreSQL server of this test's own, for tests that stop or freeze it."""
+    folder = Path(tempfile.mkdtemp(prefix="caption-search-own-pg-"))
+    try:
+        yield folder / "data"
+    finally:
+        stop_embedded_postgres(folder / "data")
+        shutil.rmtree(folder, ignore_errors=True)

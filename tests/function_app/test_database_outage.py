@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
-import pytest
 from fastapi.testclient import TestClient
 
 from core.database import start_embedded_postgres, stop_embedded_postgres
 from function_app.api import create_api
 from indexing.versions import CaptionedImage, build_index
 from tests.function_app.conftest import make_settings
-
-
-@pytest.fixture
-def own_server() -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="caption-search-outage-"))
-    try:
-        yield folder / "data"
-    finally:
-        stop_embedded_postgres(folder / "data")
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_database_down_is_a_503_and_the_next_request_after_recovery_succeeds(

@@ -59,7 +59,7 @@ def test_azure_with_entra_postgres_and_blob_images() -> None:
             r"IMAGES_ACCOUNT_URL is not set",
         ),
         ({"SEARCH_NPROBE": "eight"}, r"SEARCH_NPROBE must be an integer, got 'eight'"),
-        ({"SEARCH_NPROBE": "0"}, r"SEARCH_NPROBE must be between 1 and 100000, got 0"),
+        ({"SEARCH_NPROBE": "0"}, r"SEARCH_NPROBE must be between 1 and 32768, got 0"),
         ({"SEARCH_DEFAULT_K": "500"}, r"SEARCH_DEFAULT_K must be between 1 and 100, got 500"),
         ({"SEARCH_MIN_SIMILARITY": "high"}, r"SEARCH_MIN_SIMILARITY must be a number, got 'high'"),
         ({"SEARCH_MIN_SIMILARITY": "2"}, r"SEARCH_MIN_SIMILARITY must be between -1 and 1, got 2"),
