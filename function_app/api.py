@@ -5,8 +5,8 @@ The same app runs under uvicorn locally and inside the Azure Function (search_fu
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,63 +16,41 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from core.images.base import IMAGE_EXTENSIONS, is_image_name
 from core.settings import PROJECT_ROOT
+from function_app import openapi
 from function_app.errors import InvalidRequest, ServiceUnavailable
+from function_app.middleware import BodyLimit, HeadAsGet, SecurityHeaders, UnexpectedErrors
+from function_app.planner import MAX_NPROBE
+from function_app.request_input import check_parameters, check_query_text, parse_int, parse_json_body
 from function_app.service import SearchResult, SearchService
 from function_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SEARCH_PARAMETERS = ("q", "k", "nprobe")
 MAX_BODY_BYTES = 16 * 1024
+BODY_READ_SECONDS = 10.0  # a body (at most 16 KiB) that takes longer is a slow client: 408
+MAX_NAME_PART_BYTES = 255  # a file name component on Linux, and on Azure Files
+RETRY_AFTER_SECONDS = 5
 WEB_DIR = PROJECT_ROOT / "web"
+
+# An absolute path at the start, or after a space, quote, '(' or '=': the share, the database socket.
+_ABSOLUTE_PATH = re.compile(r"(?<![^\s\"'(=])/[^\s\"'()<>,;:]+")
 
 
 def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    # A lone surrogate (from a JSON body) cannot be encoded as UTF-8: show it escaped.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return JSONResponse(
         {"error": {"status": status, "message": message}}, status_code=status, headers=headers
     )
 
 
-def _parse_int(name: str, raw: Any, default: int | None) -> int | None:
-    if raw is None or raw == "":
-        return default
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise InvalidRequest(f"{name} must be an integer, got {json.dumps(raw)}")
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidRequest(f"{name} must be an integer, got {str(raw)[:40]!r}") from None
-
-
-def _check_parameters(names: list[str]) -> None:
-    unknown = sorted(set(names) - set(SEARCH_PARAMETERS))
-    if unknown:
-        raise InvalidRequest(
-            f"unknown parameter(s): {', '.join(unknown)}; allowed: {', '.join(SEARCH_PARAMETERS)}"
-        )
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise InvalidRequest(f"parameter(s) given more than once: {', '.join(repeated)}")
-
-
-def _parse_json_body(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        raise InvalidRequest('request body is empty: send JSON such as {"q": "a dog on a beach", "k": 10}')
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidRequest("request body is not valid UTF-8") from None
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest('request body must be a JSON object such as {"q": "a dog"}')
-    return payload
+def redact_paths(text: str) -> str:
+    """``text`` with each absolute path cut to its last part: a client learns which file, not where."""
+    return _ABSOLUTE_PATH.sub(lambda m: "…/" + m.group().rstrip("/").rsplit("/", 1)[-1], text)
 
 
 def _result_json(result: SearchResult, base_url: str) -> dict[str, Any]:
@@ -126,6 +104,11 @@ def create_api(
         api.add_middleware(
             CORSMiddleware, allow_origins=list(settings.cors_allowed_origins), allow_methods=["GET", "POST"]
         )
+    # Added innermost first: SecurityHeaders wraps everything, so 413s and 500s carry its headers too.
+    api.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, read_seconds=BODY_READ_SECONDS)
+    api.add_middleware(HeadAsGet)
+    api.add_middleware(UnexpectedErrors)
+    api.add_middleware(SecurityHeaders)
 
     @api.exception_handler(InvalidRequest)
     async def invalid_request(_: Request, exc: InvalidRequest) -> JSONResponse:
@@ -134,74 +117,130 @@ def create_api(
     @api.exception_handler(ServiceUnavailable)
     async def unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:
         log.warning("search unavailable: %s", exc)
-        return error_response(503, str(exc), headers={"Retry-After": "5"})
+        return error_response(503, redact_paths(str(exc)), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @api.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
-        return error_response(exc.status_code, message)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return error_response(exc.status_code, message, headers=headers)
 
     @api.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(400, "malformed request")
 
-    @api.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
-        return error_response(500, "internal error: the failure was logged; please try again")
+    search = settings.search
 
     def run_search(params: Mapping[str, Any], request: Request) -> JSONResponse:
-        svc = service()
-        k = _parse_int("k", params.get("k"), settings.search.default_k)
-        nprobe = _parse_int("nprobe", params.get("nprobe"), None)
         query = params.get("q")
-        if query is not None and not isinstance(query, str):
-            raise InvalidRequest(f"q must be a string, got {json.dumps(query)[:40]}")
+        check_query_text(query)
+        k = parse_int("k", params.get("k"), search.default_k, 1, search.max_k)
+        nprobe = parse_int("nprobe", params.get("nprobe"), None, 1, MAX_NPROBE)
         assert k is not None
-        result = svc.search(query, k, nprobe)  # type: ignore[arg-type]  # clean_query rejects None
+        result = service().search(query, k, nprobe)  # type: ignore[arg-type]  # clean_query rejects None
         return JSONResponse(_result_json(result, str(request.base_url).rstrip("/")))
 
-    @api.get("/api/search")
+    @api.get(
+        "/api/search",
+        summary="Search the images by a description",
+        responses=openapi.search_responses(body=False),
+        openapi_extra={"parameters": openapi.search_parameters(search)},
+    )
     def search_get(request: Request) -> JSONResponse:
-        _check_parameters([key for key, _ in request.query_params.multi_items()])
+        check_parameters([key for key, _ in request.query_params.multi_items()])
         return run_search(request.query_params, request)
 
-    @api.post("/api/search")
+    @api.post(
+        "/api/search",
+        summary="Search the images by a description, given as JSON",
+        responses=openapi.search_responses(body=True),
+        openapi_extra={"requestBody": openapi.search_body(search)},
+    )
     async def search_post(request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return error_response(
-                413, f"request body is too large: {len(body)} bytes, the limit is {MAX_BODY_BYTES}"
-            )
-        payload = _parse_json_body(body)
-        _check_parameters(list(payload))
+        payload = parse_json_body(await request.body())  # BodyLimit has bounded its size
         from starlette.concurrency import run_in_threadpool
 
         return await run_in_threadpool(run_search, payload, request)
 
-    @api.get("/api/health")
+    @api.get(
+        "/api/health",
+        summary="Whether the bundle and the database are ready",
+        responses=openapi.health_responses(),
+    )
     def health() -> JSONResponse:
         report = service().health()
+        for part in ("bundle", "database"):
+            error = report.get(part, {}).get("error")
+            if error:
+                log.warning("health: %s: %s", part, error)
+                report[part]["error"] = redact_paths(error)
         return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
     if settings.images.kind == "folder" and settings.images.images_dir is not None:
-        images_dir = settings.images.images_dir
-
-        @api.get("/images/{name:path}")
-        def image(name: str) -> Response:
-            from core.images import LocalFolderStore
-
-            try:
-                path = LocalFolderStore(images_dir).path_of(name)
-            except ValueError as exc:
-                return error_response(400, str(exc))
-            if not path.is_file():
-                return error_response(404, f"no image named {name!r}")
-            return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+        _add_image_route(api, settings.images.images_dir)
 
     if settings.serve_web and (WEB_DIR / "index.html").is_file():
         _mount_web(api, WEB_DIR)
     return api
+
+
+def allowed_methods(request: Request) -> str:
+    """The Allow header of a 405: the methods of every route at this path (HEAD wherever GET is)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE and getattr(route, "methods", None):
+            methods |= route.methods
+    if not methods or "GET" in methods:  # none: the static page's mount, which serves GET and HEAD
+        methods |= {"GET", "HEAD"}
+    return ", ".join(sorted(methods))
+
+
+_IMAGE_SUFFIXES = ", ".join(sorted(IMAGE_EXTENSIONS))
+
+
+def image_name_problem(name: str) -> tuple[int, str] | None:
+    """Why ``name`` is not served from the images folder (status, message), or None. Only image files
+    that are not hidden are served, so that a planted page or script never runs on this origin."""
+    from core.images.base import check_name
+
+    try:
+        check_name(name)
+    except ValueError as exc:
+        return 400, str(exc)
+    for part in name.split("/"):
+        size = len(part.encode("utf-8", "surrogatepass"))
+        if size > MAX_NAME_PART_BYTES:
+            return 400, f"image name has a part of {size} bytes; the limit is {MAX_NAME_PART_BYTES}"
+        if part.startswith("."):
+            return 404, f"hidden files are not served: {name!r}"
+    if not is_image_name(name):
+        return 404, f"not an image: {name!r}; only {_IMAGE_SUFFIXES} files are served"
+    return None
+
+
+def _add_image_route(api: FastAPI, images_dir: Path) -> None:
+    @api.get(
+        "/images/{name:path}", summary="An image of the local folder", responses=openapi.image_responses()
+    )
+    def image(name: str) -> Response:
+        from core.images import LocalFolderStore
+
+        problem = image_name_problem(name)
+        if problem is not None:
+            return error_response(*problem)
+        try:
+            path = LocalFolderStore(images_dir).path_of(name)
+            found = path.is_file()
+        except ValueError as exc:
+            return error_response(400, str(exc))
+        except OSError:  # e.g. a path longer than the system allows
+            found = False
+        if not found:
+            return error_response(404, f"no image named {name!r}")
+        return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
 
 def _mount_web(api: FastAPI, web_dir: Path) -> None:

@@ -84,7 +84,7 @@ def test_nprobe_sets_the_clusters_probed_by_cluster_routing(
         ({"q": "dog", "k": "-3"}, "k must be between 1 and 100, got -3"),
         ({"q": "dog", "k": "101"}, "k must be between 1 and 100, got 101"),
         ({"q": "dog", "k": "2.5"}, "k must be an integer, got '2.5'"),
-        ({"q": "dog", "nprobe": "0"}, "nprobe must be at least 1, got 0"),
+        ({"q": "dog", "nprobe": "0"}, "nprobe must be between 1 and 32768, got 0"),
         ({"q": "dog", "limit": "3"}, "unknown parameter(s): limit; allowed: q, k, nprobe"),
     ],
 )

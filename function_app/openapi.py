@@ -1,0 +1,158 @@
+"""The published contract of the API (/api/openapi.json): parameters, bodies and responses.
+
+The handlers parse requests themselves (request_input.py), so that every refusal is this API's own
+400 with its own message rather than a generic validation error; these models and parameter lists
+only describe what they accept and answer. The limits come from the running settings, so the schema
+states the limits that are in force.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from core.images.base import IMAGE_EXTENSIONS
+from core.vector_index import Strategy
+from function_app.planner import MAX_NPROBE
+from function_app.settings import SearchSettings
+
+
+class ErrorDetail(BaseModel):
+    status: int = Field(description="the HTTP status again")
+    message: str = Field(
+        description="what was wrong and what is allowed", examples=["query must not be empty"]
+    )
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class Hit(BaseModel):
+    id: str
+    name: str = Field(description="the image's name in its store")
+    caption: str = Field(description="the captioner's best caption")
+    alternatives: list[str] = Field(description="the captioner's other captions, best first")
+    score: float = Field(description="the blended score the results are ordered by")
+    similarity: float = Field(description="cosine of the query and the image's captions, reduced space")
+    text_match: bool = Field(description="whether a caption shares a word with the query")
+    url: str = Field(description="where the image can be fetched")
+
+
+class Timing(BaseModel):
+    encode: float
+    assign: float
+    database: float
+    total: float
+
+
+class SearchResponse(BaseModel):
+    query: str = Field(description="the query as searched: whitespace collapsed")
+    k: int
+    strategy: Strategy = Field(description="how the rows were ranked")
+    nprobe: int | None = Field(description="clusters or lists probed (clusters, ivfflat), else null")
+    bundle_version: str
+    results: list[Hit] = Field(description="at most k, best first; fewer when nothing else matches well")
+    timing_ms: Timing
+
+
+class HealthBundle(BaseModel):
+    ok: bool
+    version: str | None = None
+    encoder: str | None = None
+    dimensions: int | None = None
+    clusters: int | None = None
+    error: str | None = Field(default=None, description="why no bundle is loaded")
+
+
+class HealthDatabase(BaseModel):
+    reachable: bool
+    rows: int | None = None
+    error: str | None = Field(default=None, description="why the database cannot be used")
+
+
+class HealthSearch(BaseModel):
+    configured: str
+    in_use: str | None
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(description='"ok", or "unavailable" with a 503', examples=["ok"])
+    bundle: HealthBundle
+    database: HealthDatabase
+    search: HealthSearch | None = None
+
+
+RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}
+}
+
+
+def _error(description: str, **extra: Any) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description, **extra}
+
+
+def search_responses(*, body: bool) -> dict[int | str, dict[str, Any]]:
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {"model": SearchResponse, "description": "the ranked images"},
+        400: _error("a malformed request; the message says what is allowed"),
+        503: _error("no bundle, a broken bundle, or the database is down or too slow", headers=RETRY_AFTER),
+    }
+    if body:
+        responses[408] = _error("the body did not arrive within the read timeout")
+        responses[413] = _error("the body is over the size limit")
+    return responses
+
+
+def health_responses() -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"model": HealthResponse, "description": "bundle and database are ready"},
+        503: {"model": HealthResponse, "description": "something is not ready; the report says what"},
+    }
+
+
+def image_responses() -> dict[int | str, dict[str, Any]]:
+    types = sorted({"image/jpeg" if e in (".jpg", ".jpeg") else f"image/{e[1:]}" for e in IMAGE_EXTENSIONS})
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        200: {"description": "the image file", "content": {t: binary for t in types}},
+        400: _error("a name that is not a relative path inside the images folder"),
+        404: _error("no such image, or a name that is not an image file or is hidden"),
+    }
+
+
+def search_parameters(search: SearchSettings) -> list[dict[str, Any]]:
+    """The query parameters of GET /api/search, with the limits in force."""
+    return [
+        {
+            "name": "q",
+            "in": "query",
+            "required": True,
+            "description": "what the image shows, in words",
+            "schema": {"type": "string", "minLength": 1, "maxLength": search.max_query_chars},
+        },
+        {
+            "name": "k",
+            "in": "query",
+            "required": False,
+            "description": "how many results at most",
+            "schema": {"type": "integer", "minimum": 1, "maximum": search.max_k, "default": search.default_k},
+        },
+        {
+            "name": "nprobe",
+            "in": "query",
+            "required": False,
+            "description": "clusters or IVFFlat lists probed; the configured number when absent",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_NPROBE},
+        },
+    ]
+
+
+def search_body(search: SearchSettings) -> dict[str, Any]:
+    """The JSON body of POST /api/search: the same three parameters."""
+    properties = {
+        p["name"]: {**p["schema"], "description": p["description"]} for p in search_parameters(search)
+    }
+    schema = {"type": "object", "properties": properties, "required": ["q"], "additionalProperties": False}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
