@@ -66,6 +66,7 @@ def _result_json(result: SearchResult, base_url: str) -> dict[str, Any]:
                 "name": hit.name,
                 "caption": hit.caption,
                 "alternatives": list(hit.alternatives),
+                "tags": [{"text": text, "confidence": confidence} for text, confidence in hit.tags],
                 "score": hit.score,
                 "similarity": hit.similarity,
                 "text_match": hit.text_match,

@@ -29,14 +29,20 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+class Tag(BaseModel):
+    text: str = Field(description="a word or name for what the picture shows")
+    confidence: float = Field(description="the classifier's probability for it, in (0, 1]")
+
+
 class Hit(BaseModel):
     id: str
     name: str = Field(description="the image's name in its store")
     caption: str = Field(description="the captioner's best caption")
     alternatives: list[str] = Field(description="the captioner's other captions, best first")
+    tags: list[Tag] = Field(description="what the image classifier sees in the picture, most confident first")
     score: float = Field(description="the blended score the results are ordered by")
-    similarity: float = Field(description="cosine of the query and the image's captions, reduced space")
-    text_match: bool = Field(description="whether a caption shares a word with the query")
+    similarity: float = Field(description="query-image cosine (captions and tags), reduced space")
+    text_match: bool = Field(description="whether a caption or tag shares a word with the query")
     url: str = Field(description="where the image can be fetched")
 
 
