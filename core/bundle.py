@@ -3,10 +3,13 @@
 Layout under the share root::
 
     bundles/CURRENT                  name of the active version (one line)
-    bundles/<version>/manifest.json  dimensions, encoder id, library versions, checksums, creation time
+    bundles/<version>/manifest.json  dimensions, encoder id, library versions, checksums, creation time,
+                                     the calibrated answer gate (``gate``, absent in older bundles)
     bundles/<version>/encoder/       model.onnx, tokenizer.json, encoder.json (see text_encoder.py)
     bundles/<version>/projection.npz mean (D,) and components (d, D) of the PCA
     bundles/<version>/centroids.npy  K-means centroids in the reduced space (C, d)
+    bundles/<version>/probes.npy     the gate's nonsense probe queries in the reduced space (P, d)
+                                     (core/gate.py; absent in older bundles)
 
 Arrays are .npy/.npz read with allow_pickle=False. A version folder is written beside its final
 place and renamed into it, then CURRENT is replaced atomically, so a reader never sees half a bundle.
@@ -27,13 +30,17 @@ from typing import Any
 
 import numpy as np
 
+from core.gate import Gate
+
 FORMAT_VERSION = 1
 BUNDLES_DIR = "bundles"
 CURRENT_FILE = "CURRENT"
 MANIFEST_FILE = "manifest.json"
 PROJECTION_FILE = "projection.npz"
 CENTROIDS_FILE = "centroids.npy"
+PROBES_FILE = "probes.npy"
 ENCODER_DIR = "encoder"
+GATE_KEY = "gate"  # the manifest entry of the calibrated answer gate (Gate)
 _TRACKED_LIBRARIES = ("numpy", "scikit-learn", "onnxruntime", "tokenizers", "sentence-transformers", "torch")
 
 
@@ -55,6 +62,7 @@ class SearchBundle:
     pca_mean: np.ndarray  # (D,)
     pca_components: np.ndarray  # (d, D)
     centroids: np.ndarray  # (C, d)
+    probes: np.ndarray | None = None  # (P, d) the gate's probe queries; None: published without
 
     @property
     def encoder_dir(self) -> Path:
@@ -77,6 +85,13 @@ class SearchBundle:
         """Images indexed when the bundle was published (incremental runs add more); 0: not recorded."""
         corpus = self.manifest.get("corpus")
         return int(corpus.get("rows", 0)) if isinstance(corpus, dict) else 0
+
+    @property
+    def gate(self) -> Gate | None:
+        """The answer gate calibrated when the bundle was published; None for bundles published before
+        calibration (load_bundle has checked that a recorded one is well-formed and has its probes)."""
+        entry = self.manifest.get(GATE_KEY)
+        return None if entry is None or self.probes is None else Gate.from_manifest(entry)
 
 
 def bundles_root(share: Path) -> Path:
@@ -132,11 +147,13 @@ def write_bundle(
     pca_components: np.ndarray,
     centroids: np.ndarray,
     extra: dict[str, Any] | None = None,
+    probes: np.ndarray | None = None,
     version: str | None = None,
     activate: bool = True,
 ) -> str:
     """Write a new bundle version atomically and (by default) make it the active one.
 
+    ``probes`` (P, d) are the calibrated gate's probe queries in the reduced space (core/gate.py).
     Returns the version name. On any failure (disk full, permissions) the partial folder is removed,
     the active bundle is left as it was, and BundleWriteError says what went wrong.
     """
@@ -147,6 +164,11 @@ def write_bundle(
         raise ValueError(f"PCA shapes disagree: mean {mean.shape}, components {components.shape}")
     if cents.ndim != 2 or cents.shape[1] != components.shape[0]:
         raise ValueError(f"centroids {cents.shape} do not live in the {components.shape[0]}-d reduced space")
+    probe_array = None if probes is None else np.asarray(probes, dtype=np.float32)
+    if probe_array is not None and (probe_array.ndim != 2 or probe_array.shape[1] != components.shape[0]):
+        raise ValueError(
+            f"probes {probe_array.shape} do not live in the {components.shape[0]}-d reduced space"
+        )
 
     version = version or new_version_name()
     root = bundles_root(share)
@@ -162,6 +184,8 @@ def write_bundle(
                 shutil.copyfile(source, staging / ENCODER_DIR / source.name)
         np.savez(staging / PROJECTION_FILE, mean=mean, components=components)
         np.save(staging / CENTROIDS_FILE, cents)
+        if probe_array is not None:
+            np.save(staging / PROBES_FILE, probe_array)
         files = {
             str(p.relative_to(staging)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
             for p in sorted(staging.rglob("*"))
@@ -259,6 +283,11 @@ def load_bundle(share: Path, version: str | None = None, *, verify_checksums: bo
             mean = projection["mean"].astype(np.float32)
             components = projection["components"].astype(np.float32)
         centroids = np.load(path / CENTROIDS_FILE, allow_pickle=False).astype(np.float32)
+        probes = (
+            np.load(path / PROBES_FILE, allow_pickle=False).astype(np.float32)
+            if PROBES_FILE in files
+            else None
+        )
     except (OSError, ValueError, KeyError) as exc:
         raise BundleError(f"bundle {version}: arrays could not be read ({exc})") from None
 
@@ -273,6 +302,14 @@ def load_bundle(share: Path, version: str | None = None, *, verify_checksums: bo
             f"bundle {version}: centroids {centroids.shape} do not match the manifest "
             f"({manifest['clusters']['count']}, {expected_pca[0]})"
         )
+    if manifest.get(GATE_KEY) is not None:
+        try:
+            Gate.from_manifest(manifest[GATE_KEY])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"bundle {version}: the manifest's gate is malformed ({exc})") from None
+        if probes is None or probes.ndim != 2 or probes.shape[1] != expected_pca[0]:
+            shape = None if probes is None else probes.shape
+            raise BundleError(f"bundle {version}: the gate's probes {shape} are not (P, {expected_pca[0]})")
     encoder_dim = manifest.get("encoder", {}).get("dim")
     if encoder_dim != expected_pca[1]:
         raise BundleError(
@@ -285,4 +322,5 @@ def load_bundle(share: Path, version: str | None = None, *, verify_checksums: bo
         pca_mean=mean,
         pca_components=components,
         centroids=centroids,
+        probes=probes,
     )

@@ -62,7 +62,7 @@ class SearchService:
     How the rows are ranked is planned per query (planner.py) from the plan options and the version's
     live row count and ANN index, read through a cache (version_facts.py); the ``strategy`` field of
     each result says what was used. ``ranking`` mixes in full-text matches and drops weak results
-    (ranking.py).
+    (ranking.py), by default at the answer gate and floor calibrated for the bundle in use.
     """
 
     def __init__(
@@ -111,6 +111,7 @@ class SearchService:
         embedding = loaded.encoder.encode([text])  # (1, D)
         encoded = time.perf_counter()
         vector = project(embedding, bundle.pca_mean, bundle.pca_components)[0]  # (d,)
+        ranking_options = ranking_options.resolved(bundle, vector)  # "auto": the bundle's calibration
         projected = time.perf_counter()
         try:
             with self._pool.connection() as conn:

@@ -27,12 +27,7 @@ from function_app.planner import (
     MAX_NPROBE,
     PlanOptions,
 )
-from function_app.ranking import (
-    DEFAULT_ANSWER_SIMILARITY,
-    DEFAULT_MIN_SIMILARITY,
-    DEFAULT_TEXT_WEIGHT,
-    RankingOptions,
-)
+from function_app.ranking import AUTO, DEFAULT_TEXT_WEIGHT, RankingOptions, Threshold
 
 __all__ = ["SearchSettings", "Settings", "SettingsError"]
 
@@ -61,13 +56,20 @@ class SearchSettings:
         text, integer, number = reader.text, reader.integer, reader.number
         max_k = integer("SEARCH_MAX_K", MAX_K, 1, 1000)
 
-        def similarity(name: str, default: float) -> float | None:  # "off": no threshold
-            return None if (text(name) or "").lower() == "off" else number(name, default, -1.0, 1.0)
+        def similarity(name: str) -> Threshold:  # "auto" (default): the bundle's gate; "off": none
+            word = (text(name) or AUTO).lower()
+            if word in (AUTO, "off"):
+                return AUTO if word == AUTO else None
+            try:
+                float(word)
+            except ValueError:
+                raise SettingsError(f"{name} must be a cosine, 'auto' or 'off', got {text(name)!r}") from None
+            return number(name, 0.0, -1.0, 1.0)
 
         ranking = RankingOptions(
             number("SEARCH_TEXT_WEIGHT", DEFAULT_TEXT_WEIGHT, 0.0, 1.0),
-            similarity("SEARCH_MIN_SIMILARITY", DEFAULT_MIN_SIMILARITY),
-            answer_similarity=similarity("SEARCH_ANSWER_SIMILARITY", DEFAULT_ANSWER_SIMILARITY),
+            similarity("SEARCH_MIN_SIMILARITY"),
+            answer_similarity=similarity("SEARCH_ANSWER_SIMILARITY"),
         )
         return cls(
             plan=PlanOptions(

@@ -19,12 +19,14 @@ from typing import Protocol
 
 import numpy as np
 
-from core.bundle import new_version_name, write_bundle
+from core.bundle import GATE_KEY, new_version_name, write_bundle
+from core.gate import Gate
 from core.captions import join_captions
 from core.database import Connection, apply_schema
 from core.tags import ImageTags, tags_json
 from core.text_encoder import CONFIG_FILE
 from core.vector_index import DEFAULT_VECTOR_INDEX
+from indexing.calibrate import calibrate_space
 from indexing.catalog import CatalogPage
 from indexing.fit import MAX_FIT_SAMPLE, FittedSpace, fit_space
 from indexing.report import RunSummary, progress
@@ -119,8 +121,9 @@ def encoder_id(encoder_dir: Path) -> str:
     return str(json.loads((encoder_dir / CONFIG_FILE).read_text(encoding="utf-8"))["id"])
 
 
-def fit_rows(rows: RowSource, options: FitOptions, summary: RunSummary) -> FittedSpace:
-    """Fit PCA + K-means on the rows' embeddings (every n-th row beyond the sample limit)."""
+def fit_rows(rows: RowSource, options: FitOptions, summary: RunSummary) -> tuple[FittedSpace, np.ndarray]:
+    """Fit PCA + K-means on the rows' embeddings (every n-th row beyond the sample limit); returns the
+    space and the sample (S, D) it was fitted on."""
     total = rows.count()
     if total < 2:
         raise IndexingError(f"cannot fit a search space on {total} captioned image(s); index at least 2")
@@ -137,9 +140,10 @@ def fit_rows(rows: RowSource, options: FitOptions, summary: RunSummary) -> Fitte
         bar.close()
         sample = np.concatenate(chunks)  # (S, D)
         log.info("fitting PCA and K-means on %d of %d embeddings", len(sample), total)
-        return fit_space(
+        space = fit_space(
             sample, pca_dim=options.pca_dim, clusters=options.clusters, seed=options.seed, corpus_rows=total
         )
+    return space, sample
 
 
 def write_version(
@@ -197,7 +201,10 @@ def build_version(
     ``encoder_dir`` is the encoder the rows' embeddings were made with; the bundle ships it. Returns
     the new version, also recorded in ``summary``.
     """
-    space = fit_rows(rows, options, summary)
+    space, sample = fit_rows(rows, options, summary)
+    with summary.timed("calibrate"):
+        gate, probes = calibrate_space(encoder_dir, space, sample)  # the answer gate for this corpus
+    del sample
     version = new_version_name()
     written = write_version(
         rows,
@@ -209,13 +216,23 @@ def build_version(
         vector_index=options.vector_index,
     )
     with summary.timed("publish"):
-        publish_space(share, encoder_dir, space, version, rows=written)
+        publish_space(share, encoder_dir, space, version, rows=written, gate=gate, probes=probes)
     summary.bundle_version = version
     return version
 
 
-def publish_space(share: Path, encoder_dir: Path, space: FittedSpace, version: str, *, rows: int) -> None:
-    """Write the bundle of a fitted space (its rows already stored under ``version``) and activate it."""
+def publish_space(
+    share: Path,
+    encoder_dir: Path,
+    space: FittedSpace,
+    version: str,
+    *,
+    rows: int,
+    gate: Gate,
+    probes: np.ndarray,
+) -> None:
+    """Write the bundle of a fitted space (its rows already stored under ``version``) with its
+    calibrated answer gate and the gate's probes (P, d), and activate it."""
     encoder_info = json.loads((encoder_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     write_bundle(
         share,
@@ -224,10 +241,21 @@ def publish_space(share: Path, encoder_dir: Path, space: FittedSpace, version: s
         pca_mean=space.pca_mean,
         pca_components=space.pca_components,
         centroids=space.centroids,
-        extra={"corpus": {"rows": rows, "explained_variance": round(space.explained_variance, 4)}},
+        extra={
+            "corpus": {"rows": rows, "explained_variance": round(space.explained_variance, 4)},
+            GATE_KEY: gate.to_manifest(),
+        },
+        probes=probes,
         version=version,
     )
-    log.info("published bundle %s with %d rows in %d clusters", version, rows, len(space.centroids))
+    log.info(
+        "published bundle %s with %d rows in %d clusters, answer margin %.3f, floor %s",
+        version,
+        rows,
+        len(space.centroids),
+        gate.answer_margin,
+        gate.min_similarity,
+    )
 
 
 def encode_images(

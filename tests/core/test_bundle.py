@@ -2,6 +2,7 @@ import errno
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from core import bundle as bundle_module
 from core.bundle import BundleError, BundleWriteError, current_version, load_bundle, write_bundle
 
 
-def _write(share: Path, encoder: Path, version: str | None = None, dim: int = 8) -> str:
+def _write(share: Path, encoder: Path, version: str | None = None, dim: int = 8, **extra: Any) -> str:
     rng = np.random.default_rng(0)
     return write_bundle(
         share,
@@ -20,6 +21,7 @@ def _write(share: Path, encoder: Path, version: str | None = None, dim: int = 8)
         pca_components=rng.normal(size=(dim, 16)),
         centroids=rng.normal(size=(4, dim)),
         version=version,
+        **extra,
     )
 
 
@@ -118,3 +120,62 @@ def test_new_version_becomes_current_only_when_complete(tmp_path: Path, fake_enc
         _write(tmp_path, fake_encoder_files, version="v2")
     shutil.rmtree(tmp_path / "bundles" / "v1")
     assert load_bundle(tmp_path).version == "v2"
+
+
+GATE = {
+    "answer_margin": 0.12,
+    "min_similarity": 0.3,
+    "answer_quantile": 0.95,
+    "floor_quantile": 0.5,
+    "probes": 3,
+    "rows": 40,
+}
+
+
+def _write_with_gate(share: Path, encoder: Path, gate: object, probes: np.ndarray | None) -> str:
+    return _write(share, encoder, extra={"gate": gate}, probes=probes)
+
+
+def test_the_calibrated_gate_and_its_probes_are_read_back(tmp_path: Path, fake_encoder_files: Path) -> None:
+    probes = np.eye(3, 8, dtype=np.float32)
+    _write_with_gate(tmp_path, fake_encoder_files, GATE, probes)
+    loaded = load_bundle(tmp_path)
+    assert loaded.gate is not None and loaded.gate.to_manifest() == GATE
+    assert loaded.probes is not None and np.array_equal(loaded.probes, probes)
+    assert "probes.npy" in loaded.manifest["files"]
+
+
+def test_a_bundle_published_before_calibration_has_no_gate(tmp_path: Path, fake_encoder_files: Path) -> None:
+    _write(tmp_path, fake_encoder_files)
+    loaded = load_bundle(tmp_path)
+    assert loaded.gate is None and loaded.probes is None
+
+
+@pytest.mark.parametrize(
+    ("gate", "probes", "message"),
+    [
+        ({k: v for k, v in GATE.items() if k != "probes"}, (3, 8), r"gate is malformed \('probes'\)"),
+        (
+            {**GATE, "min_similarity": 1.5},
+            (3, 8),
+            r"gate is malformed \(margin 0.12 or floor 1.5 out of range\)",
+        ),
+        ({**GATE, "answer_margin": "high"}, (3, 8), r"gate is malformed"),
+        ([0.6, 0.3], (3, 8), r"gate is malformed"),
+        (GATE, None, r"gate's probes None are not \(P, 8\)"),
+    ],
+)
+def test_a_malformed_gate_is_a_bundle_error(
+    tmp_path: Path, fake_encoder_files: Path, gate: object, probes: tuple[int, int] | None, message: str
+) -> None:
+    vectors = None if probes is None else np.ones(probes, dtype=np.float32)
+    version = _write_with_gate(tmp_path, fake_encoder_files, gate, vectors)
+    with pytest.raises(
+        BundleError, match=rf"bundle {version}: the manifest's {message}|bundle {version}: the {message}"
+    ):
+        load_bundle(tmp_path)
+
+
+def test_probes_outside_the_reduced_space_are_refused(tmp_path: Path, fake_encoder_files: Path) -> None:
+    with pytest.raises(ValueError, match=r"probes \(3, 5\) do not live in the 8-d reduced space"):
+        _write_with_gate(tmp_path, fake_encoder_files, GATE, np.ones((3, 5)))

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from core.bundle import load_bundle
+from core.bundle import SearchBundle, load_bundle
 from core.database import make_connector
+from core.gate import Gate
 from core.space import project
 from core.text_encoder import OnnxSentenceEncoder
 from core.vector_index import Strategy
@@ -26,8 +27,42 @@ def image(image_id: str, similarity: float, text_rank: float = 0.0) -> IndexedIm
 
 
 def test_without_text_matches_the_score_is_the_cosine() -> None:
-    ranked = blend([image("a", 0.9), image("b", 0.7), image("c", 0.8)], [], 10, RankingOptions())
+    fixed = RankingOptions(min_similarity=0.3, answer_similarity=0.6)
+    ranked = blend([image("a", 0.9), image("b", 0.7), image("c", 0.8)], [], 10, fixed)
     assert [(r.image.image_id, r.score) for r in ranked] == [("a", 0.9), ("c", 0.8), ("b", 0.7)]
+
+
+def _bundle(gate: Gate | None, probes: np.ndarray | None) -> SearchBundle:
+    eye = np.eye(2, 4, dtype=np.float32)
+    return SearchBundle(
+        "v", Path("."), {} if gate is None else {"gate": gate.to_manifest()}, eye[0], eye, eye, probes
+    )
+
+
+def test_auto_thresholds_come_from_the_bundle_gate_per_query() -> None:
+    gate = Gate(0.1, 0.25, 0.95, 0.5, probes=2, rows=9)
+    probes = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    bundle = _bundle(gate, probes)
+    near_nonsense = RankingOptions().resolved(bundle, np.array([0.8, 0.6], dtype=np.float32))
+    # nearest probes' mean cosine (0.8 + 0.6) / 2 = 0.7, plus the margin 0.1
+    assert near_nonsense.answer_similarity == pytest.approx(0.8)
+    assert near_nonsense.min_similarity == 0.25
+    far = RankingOptions().resolved(bundle, np.array([-0.6, -0.8], dtype=np.float32))
+    assert far.answer_similarity == pytest.approx(-0.6)
+    explicit = RankingOptions(min_similarity=None, answer_similarity=0.5).resolved(bundle, probes[0])
+    assert (explicit.min_similarity, explicit.answer_similarity) == (None, 0.5)
+
+
+def test_a_bundle_without_a_gate_falls_back_to_the_fixed_thresholds() -> None:
+    resolved = RankingOptions().resolved(_bundle(None, None), np.array([1.0, 0.0], dtype=np.float32))
+    assert (resolved.min_similarity, resolved.answer_similarity) == (0.3, 0.6)
+
+
+def test_auto_thresholds_must_be_resolved_before_blending() -> None:
+    with pytest.raises(ValueError, match="an 'auto' threshold must be resolved with the bundle's gate"):
+        blend([image("a", 0.9)], [], 10, RankingOptions())
+    with pytest.raises(ValueError, match="answer_similarity must be a cosine, 'auto' or None, got 'high'"):
+        RankingOptions(answer_similarity="high")  # type: ignore[arg-type]
 
 
 def test_text_rank_is_scaled_by_the_best_and_mixed_in() -> None:
@@ -42,7 +77,7 @@ def test_text_rank_is_scaled_by_the_best_and_mixed_in() -> None:
 def test_cutoff_drops_weak_images_unless_they_share_a_word() -> None:
     semantic = [image("strong", 0.6), image("weak", 0.2)]
     lexical = [image("weak-but-worded", 0.1, text_rank=0.3)]
-    kept = blend(semantic, lexical, 10, RankingOptions(min_similarity=0.4))
+    kept = blend(semantic, lexical, 10, RankingOptions(min_similarity=0.4, answer_similarity=0.6))
     assert [r.image.image_id for r in kept] == ["strong", "weak-but-worded"]
     everything = blend(semantic, lexical, 10, RankingOptions().without_cutoff())
     assert len(everything) == 3
@@ -123,7 +158,7 @@ def test_only_the_semantic_candidates_are_re_ranked(small_index: tuple[str, Path
     text = "a sofa and a canoe"  # words of two images: the cat's caption, the boat's alternative
     vector = reduced(share, version, text)
     # No cosine passes 0.999, so only candidates sharing a word with the query are kept.
-    words_only = RankingOptions(text_weight=0.5, min_similarity=0.999, pool=1)
+    words_only = RankingOptions(text_weight=0.5, min_similarity=0.999, answer_similarity=0.6, pool=1)
     conn = make_connector(dsn)()
     try:
         semantic_top2 = [
@@ -159,7 +194,8 @@ def test_api_explains_each_result(small_index: tuple[str, Path, str], tmp_path: 
 def test_nonsense_queries_get_few_or_no_results(small_index: tuple[str, Path, str], tmp_path: Path) -> None:
     dsn, share, _ = small_index
     cut = TestClient(create_api(make_settings(dsn, share, tmp_path)))
-    uncut = TestClient(create_api(make_settings(dsn, share, tmp_path, SEARCH_MIN_SIMILARITY="off")))
+    off = {"SEARCH_MIN_SIMILARITY": "off", "SEARCH_ANSWER_SIMILARITY": "off"}
+    uncut = TestClient(create_api(make_settings(dsn, share, tmp_path, **off)))
     query = {"q": "vrolq zektif plumbanor", "k": 6}
     assert len(uncut.get("/api/search", params=query).json()["results"]) == 6
     assert len(cut.get("/api/search", params=query).json()["results"]) < 6

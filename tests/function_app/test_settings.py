@@ -61,7 +61,10 @@ def test_azure_with_entra_postgres_and_blob_images() -> None:
         ({"SEARCH_NPROBE": "eight"}, r"SEARCH_NPROBE must be an integer, got 'eight'"),
         ({"SEARCH_NPROBE": "0"}, r"SEARCH_NPROBE must be between 1 and 32768, got 0"),
         ({"SEARCH_DEFAULT_K": "500"}, r"SEARCH_DEFAULT_K must be between 1 and 100, got 500"),
-        ({"SEARCH_MIN_SIMILARITY": "high"}, r"SEARCH_MIN_SIMILARITY must be a number, got 'high'"),
+        (
+            {"SEARCH_MIN_SIMILARITY": "high"},
+            r"SEARCH_MIN_SIMILARITY must be a cosine, 'auto' or 'off', got 'high'",
+        ),
         ({"SEARCH_MIN_SIMILARITY": "2"}, r"SEARCH_MIN_SIMILARITY must be between -1 and 1, got 2"),
         ({"SEARCH_ANSWER_SIMILARITY": "1.5"}, r"SEARCH_ANSWER_SIMILARITY must be between -1 and 1, got 1.5"),
         ({"SEARCH_TEXT_WEIGHT": "1.5"}, r"SEARCH_TEXT_WEIGHT must be between 0 and 1, got 1.5"),
@@ -86,8 +89,8 @@ def test_ranking_settings() -> None:
         default.search.plan.exact_below,
     ) == (
         0.2,
-        0.3,
-        0.6,
+        "auto",  # the bundle's calibrated floor and gate
+        "auto",
         10_000,
     )
     tuned = Settings.from_env(
@@ -111,3 +114,6 @@ def test_ranking_settings() -> None:
         0,
     )
     assert Settings.from_env({"SEARCH_ANSWER_SIMILARITY": "0.7"}).search.ranking.answer_similarity == 0.7
+    assert (
+        Settings.from_env({"SEARCH_ANSWER_SIMILARITY": " Auto "}).search.ranking.answer_similarity == "auto"
+    )
