@@ -120,6 +120,7 @@ def health_responses() -> dict[int | str, dict[str, Any]]:
 
 def image_responses() -> dict[int | str, dict[str, Any]]:
     types = sorted({"image/jpeg" if e in (".jpg", ".jpeg") else f"image/{e[1:]}" for e in IMAGE_EXTENSIONS})
+    types.append("image/svg+xml")
     binary = {"schema": {"type": "string", "format": "binary"}}
     return {
         200: {"description": "the image file", "content": {t: binary for t in types}},

@@ -168,9 +168,14 @@ def planted(indexed: tuple[str, Path, str], tmp_path_factory: pytest.TempPathFac
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("evil.html", "not an image: 'evil.html'; only .gif, .jpeg, .jpg, .png, .webp files are served"),
-        ("evil.svg", "not an image: 'evil.svg'; only .gif, .jpeg, .jpg, .png, .webp files are served"),
-        ("notes.txt", "not an image: 'notes.txt'; only .gif, .jpeg, .jpg, .png, .webp files are served"),
+        (
+            "evil.html",
+            "not an image: 'evil.html'; only .gif, .jpeg, .jpg, .png, .svg, .webp files are served",
+        ),
+        (
+            "notes.txt",
+            "not an image: 'notes.txt'; only .gif, .jpeg, .jpg, .png, .svg, .webp files are served",
+        ),
         (".hidden.png", "hidden files are not served: '.hidden.png'"),
         (".git/config.png", "hidden files are not served: '.git/config.png'"),
     ],
@@ -190,6 +195,14 @@ def test_images_are_served_with_nosniff_and_a_sandbox(planted: TestClient) -> No
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["content-security-policy"] == RESOURCE_CSP
     assert "sandbox" in RESOURCE_CSP and "default-src 'none'" in RESOURCE_CSP
+
+
+def test_svg_is_served_sandboxed_so_its_script_cannot_run_on_this_origin(planted: TestClient) -> None:
+    response = planted.get("/images/evil.svg")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/svg+xml"
+    assert response.headers["content-security-policy"] == RESOURCE_CSP
+    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 def test_an_over_long_name_part_is_a_400_not_a_500(planted: TestClient) -> None:  # row 10
