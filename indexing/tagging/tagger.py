@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 # docs/tags.md: the weight of the tags' embedding against the captions' in an image's embedding, and
 # the tag options, chosen on the validation splits of openclipart and the Tux Paint set together.
-DEFAULT_TAG_WEIGHT = 0.5
+DEFAULT_TAG_WEIGHT = 0.6
 DEFAULT_TAG_OPTIONS = TagOptions(top_classes=5, min_depth=6)
 
 
