@@ -36,6 +36,13 @@ class TrainConfig:
     # Start from this checkpoint's weights with a fresh optimizer and epoch count, e.g. to fine-tune the
     # encoder of a run trained on cached features: same vocabulary and sizes, fine_tune_blocks may differ.
     init_from: str | None = None
+    label_smoothing: float = 0.0  # on the training loss only; logged cross-entropy stays plain
+    # At most this many training images keep one identical caption (openclipart's icon sets give 186
+    # of the demo's 852 drawings "stars shapes geometry"); None keeps all.
+    max_per_caption: int | None = None
+    # Extra cached views of every training image, each a training sample with the image's captions
+    # (training.augment.VIEWS); frozen-encoder runs only.
+    augment: tuple[str, ...] = ()
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields except vocab_size
 
     def image_root_path(self) -> Path:

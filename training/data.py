@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -205,6 +206,30 @@ def select(records: Sequence[ImageRecord], split: str) -> list[ImageRecord]:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     return [r for r in records if r.split == split]
+
+
+def cap_repeated_captions(records: Sequence[ImageRecord], limit: int) -> list[ImageRecord]:
+    """Keep a caption on at most `limit` of the images that share it; images left without one are dropped.
+
+    Which images keep it is a hash of their paths, so it is the same on every machine and spread
+    across the collection rather than the first `limit` in path order.
+    """
+    if limit < 1:
+        raise ValueError(f"max_per_caption must be >= 1, got {limit}")
+    owners: dict[tuple[str, ...], list[int]] = {}
+    for i, r in enumerate(records):
+        for c in dict.fromkeys(r.captions):
+            owners.setdefault(c, []).append(i)
+    keep: set[tuple[int, tuple[str, ...]]] = set()
+    for caption, rows in owners.items():
+        rows = sorted(rows, key=lambda i: hashlib.sha1(records[i].path.encode()).digest())[:limit]
+        keep.update((i, caption) for i in rows)
+    out = []
+    for i, r in enumerate(records):
+        captions = tuple(c for c in r.captions if (i, c) in keep)
+        if captions:
+            out.append(dataclasses.replace(r, captions=captions))
+    return out
 
 
 def caption_samples(

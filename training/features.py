@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from training.augment import VIEWS, seed_for
 from training.backbones import spec
 from training.data import ImageRecord
 from training.images import ImageDecodeError, load_image, preprocess_image
@@ -21,8 +22,10 @@ log = logging.getLogger(__name__)
 
 
 class _Images(Dataset[tuple[torch.Tensor, bool]]):
-    def __init__(self, root: Path, paths: Sequence[str], config: ModelConfig) -> None:
-        self.root, self.paths, self.config = root, list(paths), config
+    def __init__(
+        self, root: Path, paths: Sequence[str], config: ModelConfig, view: str | None = None
+    ) -> None:
+        self.root, self.paths, self.config, self.view = root, list(paths), config, view
         self.spec = spec(config.backbone)
 
     def __len__(self) -> int:
@@ -35,6 +38,8 @@ class _Images(Dataset[tuple[torch.Tensor, bool]]):
         except ImageDecodeError as exc:
             log.warning("skipping image: %s", exc)
             return torch.zeros(3, size, size), False
+        if self.view is not None:
+            img = VIEWS[self.view](img, seed_for(self.paths[i], self.view))
         return preprocess_image(img, size, self.spec.mean, self.spec.std), True
 
 
@@ -47,17 +52,20 @@ def encode_images(
     batch_size: int = 32,
     num_workers: int = 1,
     device: str | torch.device = "cpu",
+    view: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Feature grids (N, P, E) as float16 and a bool mask (N,) of images that decoded."""
+    """Feature grids (N, P, E) as float16 and a bool mask (N,) of images that decoded.
+
+    ``view`` names a `training.augment.VIEWS` rendering applied to each image before the encoder."""
     loader = DataLoader(
-        _Images(Path(image_root), paths, config),
+        _Images(Path(image_root), paths, config, view),
         batch_size=batch_size,
         num_workers=num_workers,
         shuffle=False,
     )
     encoder = encoder.to(device).eval()
     feats, ok = [], []
-    for images, good in tqdm(loader, desc="encode", unit="batch", dynamic_ncols=True):
+    for images, good in tqdm(loader, desc=f"encode {view or ''}".strip(), unit="batch", dynamic_ncols=True):
         feats.append(encoder(images.to(device)).to("cpu", torch.float16))  # (b, P, E)
         ok.append(good)
     if not feats:
@@ -67,15 +75,17 @@ def encode_images(
     return torch.cat(feats), torch.cat(ok)
 
 
-def cache_key(config: ModelConfig, records: Sequence[ImageRecord]) -> str:
-    """Depends on everything that changes the features: backbone, size, grid and the image list."""
-    parts = {
+def cache_key(config: ModelConfig, records: Sequence[ImageRecord], view: str | None = None) -> str:
+    """Depends on everything that changes the features: backbone, size, grid, view and the image list."""
+    parts: dict[str, object] = {
         "backbone": config.backbone,
         "channels": config.encoder_dim,
         "image_size": config.image_size,
         "grid": config.grid_size,
         "pretrained": config.pretrained,
     }
+    if view is not None:  # absent for the plain images, so caches written before views stay valid
+        parts["view"] = view
     digest = hashlib.sha1(json.dumps(parts, sort_keys=True).encode())
     for r in records:
         digest.update(r.path.encode() + b"\0")
@@ -91,14 +101,15 @@ def cached_features(
     batch_size: int = 32,
     num_workers: int = 1,
     device: str | torch.device = "cpu",
+    view: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`encode_images` for `records`, computed once and then read from `cache_dir`."""
-    path = Path(cache_dir) / f"features-{config.backbone}-{cache_key(config, records)}.pt"
+    path = Path(cache_dir) / f"features-{config.backbone}-{cache_key(config, records, view)}.pt"
     if path.is_file():
         data = torch.load(path, map_location="cpu", weights_only=True)
         return data["features"], data["ok"]
     feats, ok = encode_images(
-        encoder, image_root, [r.path for r in records], config, batch_size, num_workers, device
+        encoder, image_root, [r.path for r in records], config, batch_size, num_workers, device, view
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

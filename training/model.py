@@ -182,18 +182,27 @@ class ShowAttendTell(nn.Module):
 
 
 def caption_loss(
-    logits: torch.Tensor, alphas: torch.Tensor, captions: torch.Tensor, lengths: torch.Tensor, alpha_c: float
+    logits: torch.Tensor,
+    alphas: torch.Tensor,
+    captions: torch.Tensor,
+    lengths: torch.Tensor,
+    alpha_c: float,
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy over real words plus the doubly stochastic attention regulariser.
 
     `lengths` (B,) count tokens including `<start>` and `<end>`; the model predicts lengths-1 of
-    them. Returns (total loss, cross-entropy alone), both scalars.
+    them. Returns (total loss, cross-entropy alone), both scalars. ``label_smoothing`` applies to the
+    loss only; the cross-entropy returned is always the plain one, so logs stay comparable.
     """
     targets = captions[:, 1:]  # (B, T-1)
     steps = torch.arange(targets.size(1), device=targets.device)
     mask = steps.unsqueeze(0) < (lengths - 1).unsqueeze(1)  # (B, T-1)
     ce = nn.functional.cross_entropy(logits[mask], targets[mask])
+    fit = ce
+    if label_smoothing:
+        fit = nn.functional.cross_entropy(logits[mask], targets[mask], label_smoothing=label_smoothing)
     # lambda * (1 - sum_t alpha_ti)^2, averaged over positions i; t runs over real steps only.
     attention_mass = (alphas * mask.unsqueeze(2)).sum(dim=1)  # (B, P)
     reg = ((1.0 - attention_mass) ** 2).mean()
-    return ce + alpha_c * reg, ce
+    return fit + alpha_c * reg, ce

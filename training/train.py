@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from training import loop
 from training.checkpoint import check_config, check_vocab, read_checkpoint, save_checkpoint
 from training.config import PRESETS, TrainConfig
-from training.data import load_dataset, select
+from training.data import cap_repeated_captions, load_dataset, select
 from training.metrics_log import append_jsonl, plot_curves
 from training.model import ModelConfig, ShowAttendTell, caption_loss
 from training.train_data import training_datasets
@@ -67,7 +67,7 @@ def _step(
     x, captions, lengths = (t.to(device) for t in batch)
     with loop.autocast(device):
         logits, alphas = net(x, captions)
-    loss, ce = caption_loss(logits.float(), alphas.float(), captions, lengths, tc.alpha_c)
+    loss, ce = caption_loss(logits.float(), alphas.float(), captions, lengths, tc.alpha_c, tc.label_smoothing)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.unscale_(optimizer)
@@ -87,6 +87,8 @@ def train(tc: TrainConfig) -> Path:
     out = Path(tc.out_dir)
     records = load_dataset(Path(tc.dataset))
     train_recs, val_recs = select(records, "train"), select(records, "val")
+    if tc.max_per_caption is not None:
+        train_recs = cap_repeated_captions(train_recs, tc.max_per_caption)
     if not train_recs:
         raise ValueError(f"no training images in {tc.dataset}")
     vocab = Vocabulary.build((c for r in train_recs for c in r.captions), tc.min_count, tc.max_vocab)
@@ -283,8 +285,15 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         ("checkpoint-every", int),
         ("max-steps", int),
         ("device", str),
+        ("label-smoothing", float),
+        ("max-per-caption", int),
     ]:
         p.add_argument(f"--{name}", type=typ)
+    p.add_argument(
+        "--augment",
+        type=lambda text: tuple(v for v in text.split(",") if v),
+        help="comma-separated extra cached views of each training image (training.augment.VIEWS)",
+    )
     for name, typ in [
         ("backbone", str),
         ("image-size", int),

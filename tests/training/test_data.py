@@ -8,6 +8,7 @@ import torch
 
 from training.data import (
     ImageRecord,
+    cap_repeated_captions,
     caption_samples,
     collate,
     load_coco_captions,
@@ -93,3 +94,15 @@ def test_samples_skip_empty_captions_and_collate_pads() -> None:
     assert x.shape == (2, 2)
     assert lengths.tolist() == [4, 3]
     assert caps.shape == (2, 4) and int(caps[1, 3]) == PAD_ID
+
+
+def test_cap_repeated_captions_keeps_a_fixed_spread_of_each_caption() -> None:
+    stars = [ImageRecord(f"s{i}", f"images/star{i}.png", "train", (("stars",),)) for i in range(10)]
+    both = ImageRecord("b", "images/both.png", "train", (("stars",), ("a", "red", "star")))
+    capped = cap_repeated_captions([*stars, both], 3)
+    assert sum(("stars",) in r.captions for r in capped) == 3
+    assert any(r.image_id == "b" for r in capped)  # keeps its own caption even if it lost "stars"
+    assert capped == cap_repeated_captions([*stars, both], 3)
+    assert len(cap_repeated_captions(stars, 20)) == 10
+    with pytest.raises(ValueError, match="max_per_caption must be >= 1, got 0"):
+        cap_repeated_captions(stars, 0)

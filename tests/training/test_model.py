@@ -97,3 +97,15 @@ def test_fine_tuning_leaves_frozen_blocks_in_eval_mode() -> None:
     assert not first.training and last.training
     tuned.eval()
     assert not last.training
+
+
+def test_label_smoothing_changes_the_loss_but_not_the_reported_cross_entropy() -> None:
+    torch.manual_seed(0)
+    captions = torch.tensor([[1, 5, 6, 2]])
+    logits = torch.randn(1, 3, 11) * 4
+    alphas = torch.full((1, 3, 3), 1 / 3)
+    loss, ce = caption_loss(logits, alphas, captions, torch.tensor([4]), alpha_c=0.0)
+    smooth, smooth_ce = caption_loss(logits, alphas, captions, torch.tensor([4]), 0.0, label_smoothing=0.1)
+    assert torch.allclose(ce, smooth_ce) and torch.allclose(loss, ce)
+    expected = torch.nn.functional.cross_entropy(logits[0], torch.tensor([5, 6, 2]), label_smoothing=0.1)
+    assert torch.allclose(smooth, expected)

@@ -75,6 +75,42 @@ def test_cli_presets_and_overrides() -> None:
     )
     assert tc.epochs == 3 and tc.lr == 1e-3
     assert tc.model["decoder_dim"] == 64 and tc.model["embed_dim"] == 256
+    assert (tc.label_smoothing, tc.max_per_caption, tc.augment) == (0.0, None, ())
+    tc = parse_args(
+        [
+            *("--dataset", "d.json", "--out", "r"),
+            *("--label-smoothing", "0.1", "--max-per-caption", "20", "--augment", "composite,mirror"),
+        ]
+    )
+    assert (tc.label_smoothing, tc.max_per_caption, tc.augment) == (0.1, 20, ("composite", "mirror"))
+
+
+def test_augment_views_are_cached_once_and_add_a_sample_per_caption(
+    shapes_json: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "features"
+    train(tiny_config(shapes_json, tmp_path / "plain", epochs=1, cache_dir=str(cache)))
+    train(tiny_config(shapes_json, tmp_path / "aug", epochs=1, cache_dir=str(cache), augment=("mirror",)))
+    assert len(list(cache.glob("features-*.pt"))) == 3  # train, val, mirrored train
+    steps = [
+        json.loads((tmp_path / run / "metrics.jsonl").read_text().splitlines()[0])["step"]
+        for run in ("plain", "aug")
+    ]
+    assert steps[1] in (2 * steps[0] - 1, 2 * steps[0])
+    with pytest.raises(ValueError, match="unknown augment view 'blur'"):
+        train(tiny_config(shapes_json, tmp_path / "bad", epochs=1, augment=("blur",)))
+
+
+def test_max_per_caption_trims_repeated_captions_before_the_vocabulary(
+    shapes_json: Path, tmp_path: Path
+) -> None:
+    train(tiny_config(shapes_json, tmp_path / "capped", epochs=1, max_per_caption=1))
+    full = _vocab(shapes_json)
+    capped = read_checkpoint(tmp_path / "capped" / "best.pt")
+    assert len(capped["vocab"]) <= len(full)
+    first = json.loads((tmp_path / "capped" / "metrics.jsonl").read_text().splitlines()[0])
+    samples = len({c for r in select(load_karpathy(shapes_json), "train") for c in r.captions})
+    assert first["step"] == -(-samples // 16)  # one sample per distinct caption, batch 16
 
 
 @pytest.mark.slow
