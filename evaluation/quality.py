@@ -3,7 +3,10 @@
 Captions the held-out images with a checkpoint, indexes them through the real publishing code (encoder,
 PCA, K-means, PostgreSQL + IVFFlat), queries with the held-out human captions through the search
 service and prints Recall@1/5/10, median rank and mAP for the default search and its reference points
-and candidate improvements (evaluation/systems.py).
+and candidate improvements (evaluation/systems.py). Then, on this set and on ``--out-of-domain`` (the
+Tux Paint set, docs/out_of_domain.md), the answer gate: real queries answered, nonsense queries left
+empty and recall under the fixed, the calibrated and no gate, with the labels-only baseline
+(evaluation/gates.py); ``--gates-only`` prints only that.
 """
 
 from __future__ import annotations
@@ -15,10 +18,16 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.database import Connection
+from evaluation.gates import DEPTH as GATE_DEPTH
+from evaluation.gates import NONSENSE, GateSet, format_gate_table, gate_rows
 from evaluation.generated import generate_captions, select_images
+from evaluation.labels import caption_and_classify
 from evaluation.report import print_report
 from evaluation.systems import evaluate
 from training.data import ImageRecord, load_karpathy
+
+GATE_BEAMS = 5  # the gate table's indexes hold what the indexer stores: the top-5 beams
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         "into --encoder-cache)",
     )
     parser.add_argument("--dsn", help="PostgreSQL DSN (default: an embedded server in the temp folder)")
+    parser.add_argument(
+        "--out-of-domain",
+        type=Path,
+        help="a second Karpathy-style dataset.json (e.g. .data/tuxpaint/dataset.json) whose split gets "
+        "the gate table beside this one",
+    )
+    parser.add_argument(
+        "--gates-only", action="store_true", help="only the gate table (skips the systems comparison)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     beams = sorted({int(b) for b in args.beams.split(",")})
@@ -63,10 +81,22 @@ def main(argv: list[str] | None = None) -> int:
     images = select_images(load_karpathy(args.dataset), args.split, args.limit)
     if len(images) < 20:
         parser.error(f"split {args.split!r} of {args.dataset} has {len(images)} captioned images; need 20")
-    generated = generate_captions(
-        args.checkpoint, images, args.dataset.parent, max(beams), args.out / "captions.json"
-    )
-    result = run(args.dsn, images, generated, beams, args.encoder_cache, args.encoder_dir)
+    gate_sets = []
+    for number, dataset in enumerate(d for d in (args.dataset, args.out_of_domain) if d is not None):
+        chosen = images if number == 0 else select_images(load_karpathy(dataset), args.split, args.limit)
+        found, probabilities = caption_and_classify(
+            args.checkpoint, chosen, dataset.parent, GATE_BEAMS, args.out / f"gates-{number}"
+        )
+        gate_sets.append(GateSet(dataset.parent.name, chosen, found, probabilities))
+    if args.gates_only:
+        result: dict[str, object] = {}
+    else:
+        generated = generate_captions(
+            args.checkpoint, images, args.dataset.parent, max(beams), args.out / "captions.json"
+        )
+        result = run(args.dsn, images, generated, beams, args.encoder_cache, args.encoder_dir)
+    gates = run_gates(args.dsn, gate_sets, args.encoder_cache, args.encoder_dir)
+    result["gates"] = gates
     result["checkpoint"] = str(args.checkpoint)
     result["encoder"] = str(args.encoder_dir or "all-MiniLM-L6-v2 (ONNX export)")
     result["images"] = len(images)
@@ -75,8 +105,40 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"checkpoint {args.checkpoint}, encoder {result['encoder']}, split {args.split}, {len(images)} images"
     )
-    print_report(result)
+    if not args.gates_only:
+        print_report(result)
+    print(f"\nanswer gate per set ({NONSENSE} nonsense queries, k={GATE_DEPTH}):")
+    print(format_gate_table(gates))
     return 0
+
+
+def _connect(dsn: str | None) -> Connection:
+    import psycopg2
+    from pgvector.psycopg2 import register_vector
+
+    from core.database import apply_schema, start_embedded_postgres
+
+    if dsn is None:
+        dsn = start_embedded_postgres(Path(tempfile.gettempdir()) / "caption-search-quality-pg", "quality")
+    conn = psycopg2.connect(dsn)
+    apply_schema(conn)
+    register_vector(conn)
+    return conn
+
+
+def run_gates(
+    dsn: str | None, sets: Sequence[GateSet], encoder_cache: Path, encoder_dir: Path | None = None
+) -> list[dict[str, object]]:
+    from core.text_encoder import OnnxSentenceEncoder
+    from indexing.encoder_export import ensure_encoder_export
+
+    encoder_dir = encoder_dir or ensure_encoder_export(encoder_cache)
+    conn = _connect(dsn)
+    try:
+        with tempfile.TemporaryDirectory(prefix="quality-share-") as share:
+            return gate_rows(conn, Path(share), encoder_dir, OnnxSentenceEncoder(encoder_dir), sets)
+    finally:
+        conn.close()
 
 
 def run(
@@ -87,18 +149,10 @@ def run(
     encoder_cache: Path,
     encoder_dir: Path | None = None,
 ) -> dict[str, object]:
-    import psycopg2
-    from pgvector.psycopg2 import register_vector
-
-    from core.database import apply_schema, start_embedded_postgres
     from indexing.encoder_export import ensure_encoder_export
 
     encoder_dir = encoder_dir or ensure_encoder_export(encoder_cache)
-    if dsn is None:
-        dsn = start_embedded_postgres(Path(tempfile.gettempdir()) / "caption-search-quality-pg", "quality")
-    conn = psycopg2.connect(dsn)
-    apply_schema(conn)
-    register_vector(conn)
+    conn = _connect(dsn)
     try:
         with tempfile.TemporaryDirectory(prefix="quality-share-") as share:
             return evaluate(conn, Path(share), encoder_dir, images, generated, beams)

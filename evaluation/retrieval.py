@@ -22,6 +22,7 @@ from core.database import Connection, ConnectionPool
 from core.env import EnvReader
 from core.images import ImageNotFound, ImageRef
 from core.space import normalize_rows, project
+from core.tags import ImageTags
 from core.text_encoder import OnnxSentenceEncoder
 from core.vector_index import Strategy
 from evaluation.metrics import merge_rows
@@ -38,7 +39,8 @@ from function_app.planner import PlanOptions
 from function_app.ranking import RankingOptions, blend
 from function_app.service import SearchService
 from function_app.settings import SearchSettings
-from indexing.stages import encode_groups
+from indexing.stages import encode_groups, mix_tags
+from indexing.tagging.tagger import DEFAULT_TAG_WEIGHT
 from indexing.versions import CaptionedImage, build_index
 
 Ranking = list[tuple[str, float]]  # (image id, score), best first, each image once
@@ -91,12 +93,14 @@ def build_caption_index(
     *,
     scores: Mapping[str, Sequence[float]] | None = None,
     row_per_caption: bool = False,
+    tags: Mapping[str, ImageTags] | None = None,
 ) -> CaptionIndex:
     """Encode, fit PCA + K-means, store and publish the captions like the indexer does.
 
     One row per image with all its captions (the first is shown, the others are alternatives), embedded
     as their normalised mean, weighted by their beam ``scores`` where given; ``row_per_caption`` stores
-    each caption as its own row instead.
+    each caption as its own row instead. ``tags`` (image id -> its tags) are stored with each image's
+    row and mixed into its embedding as the indexer does (``stages.mix_tags`` at its default weight).
     """
     if row_per_caption:
         rows = [
@@ -106,13 +110,15 @@ def build_caption_index(
         ]
         embeddings = encoder.encode([row.caption for row in rows])  # (R, D)
     else:
+        image_tags = [() if tags is None else tags[i] for i in captions]
         rows = [
-            CaptionedImage(f"{i}#0", i, texts[0], "evaluation", tuple(texts[1:]))
-            for i, texts in captions.items()
+            CaptionedImage(f"{i}#0", i, texts[0], "evaluation", tuple(texts[1:]), tags=found)
+            for (i, texts), found in zip(captions.items(), image_tags, strict=True)
         ]
         embeddings = encode_groups(
             encoder, list(captions.values()), scores=None if scores is None else [scores[i] for i in captions]
         )
+        embeddings = mix_tags(embeddings, encoder, image_tags, DEFAULT_TAG_WEIGHT)
     version = build_index(rows, conn=conn, share=share, encoder_dir=encoder_dir, embeddings=embeddings)
     return CaptionIndex(
         version,

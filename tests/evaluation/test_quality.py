@@ -22,10 +22,11 @@ def test_quality_script_end_to_end(
         image["keywords"] = ["shape", *image["sentences"][1]["tokens"]]
     dataset.write_text(json.dumps(data), encoding="utf-8")
     checkpoint = write_tiny_checkpoint(tmp_path / "tiny.pt")
+    other = make_shapes_dataset(tmp_path / "other-shapes", n_images=24, image_px=32)
     argv = [
         "--dataset", str(dataset), "--checkpoint", str(checkpoint), "--split", "train", "--beams", "1,2",
         "--out", str(tmp_path / "out"), "--encoder-cache", str(encoder_dir.parent),
-        "--dsn", create_database(pg_admin_dsn),
+        "--dsn", create_database(pg_admin_dsn), "--out-of-domain", str(other),
     ]  # fmt: skip
     assert main(argv) == 0
     result = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
@@ -74,5 +75,17 @@ def test_quality_script_end_to_end(
     assert 0.0 <= ratio["low"] <= ratio["ratio"] <= ratio["high"]
     out = capsys.readouterr().out
     assert "| queries | system |" in out and "relevance cutoff" in out and "bootstrap interval" in out
+    # The gate table, on both sets; the tiny checkpoint's backbone has no ImageNet head, so no labels.
+    gates = {(row["set"], row["system"], row["gate"]): row for row in result["gates"]}
+    assert {name for name, _, _ in gates} == {"shapes", "other-shapes"}
+    assert {system for _, system, _ in gates} == {"captions (top-5 beams, weighted mean)"}
+    off = gates[("shapes", "captions (top-5 beams, weighted mean)", "gate and floor off")]
+    assert (off["answered"], off["nonsense_empty"]) == (1.0, 0.0)
+    calibrated = [row for key, row in gates.items() if key[0] == "shapes" and "service default" in key[2]]
+    assert len(calibrated) == 1 and calibrated[0]["margin"] is not None
+    assert all(
+        0.0 <= row["answered"] <= 1.0 and 0.0 <= row["nonsense_empty"] <= 1.0 for row in gates.values()
+    )
+    assert "answer gate per set" in out and "| real answered | nonsense empty |" in out
     cache = json.loads((tmp_path / "out" / "captions.json").read_text(encoding="utf-8"))
     assert len(cache["captions"]) == result["images"]  # the next run reuses them instead of captioning
