@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +202,26 @@ def test_nonsense_queries_get_few_or_no_results(small_index: tuple[str, Path, st
     assert len(uncut.get("/api/search", params=query).json()["results"]) == 6
     assert len(cut.get("/api/search", params=query).json()["results"]) < 6
     assert len(cut.get("/api/search", params={"q": "a dog on the beach", "k": 6}).json()["results"]) >= 1
+
+
+def test_the_service_applies_the_gate_calibrated_in_the_bundle(
+    indexed: tuple[str, Path, str], images_dir: Path, tmp_path: Path
+) -> None:
+    dsn, share, version = indexed
+    bundle = load_bundle(share, version)
+    assert bundle.gate is not None and bundle.probes is not None  # build_index calibrated it
+    nonsense, real = {"q": "vrolq zektif plumbanor", "k": 5}, {"q": "a dog on the beach", "k": 5}
+    calibrated = TestClient(create_api(make_settings(dsn, share, images_dir)))
+    assert calibrated.get("/api/search", params=nonsense).json()["results"] == []
+    assert len(calibrated.get("/api/search", params=real).json()["results"]) == 5
+    fixed = TestClient(create_api(make_settings(dsn, share, images_dir, SEARCH_ANSWER_SIMILARITY="-1")))
+    assert len(fixed.get("/api/search", params=nonsense).json()["results"]) == 5  # a number overrides
+    # The same bundle with a margin that answers everything: the service reads the manifest's gate.
+    loose = tmp_path / "share"
+    shutil.copytree(share, loose)
+    manifest_path = loose / "bundles" / version / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["gate"]["answer_margin"] = -2.0
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    answering = TestClient(create_api(make_settings(dsn, loose, images_dir)))
+    assert len(answering.get("/api/search", params=nonsense).json()["results"]) == 5
