@@ -81,6 +81,7 @@ def build_demo(
     source = "openclipart" if "openclipart" in dataset.parent.name else "shapes"
     corpus = DemoCorpus(dataset.parent / "images", source, checkpoint)
     print(f"      {source} corpus in {corpus.images_dir}, captioner {checkpoint}", flush=True)
+    print(f"      corpus and captioner in {time.perf_counter() - started:.0f} s", flush=True)
 
     print("[2/3] sentence encoder (exported to ONNX once)", flush=True)
     encoder_dir = ensure_encoder_export(cache_dir)
