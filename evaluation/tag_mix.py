@@ -1,6 +1,6 @@
 """Choose how tags join captions in an image's embedding: R@k on validation splits by exact cosine.
 
-    .venv/bin/python -m evaluation.tag_mix --checkpoint .data/demo/run/best.pt \
+    .venv/bin/python -m evaluation.tag_mix --checkpoint .data/demo/run/best.pt [--all-options] \
         --dataset .data/openclipart/dataset.json --dataset .data/tuxpaint/dataset.json --split val
 
 Each picture is captioned and tagged from one backbone pass, as the indexer does (beam 5, the top 5
@@ -23,7 +23,7 @@ from core.text_encoder import OnnxSentenceEncoder
 from evaluation.out_of_domain import recall
 from indexing import loaders
 from indexing.stages import Captions, encode_images, mix_tags
-from indexing.tagging.tagger import Tagger
+from indexing.tagging.tagger import DEFAULT_TAG_OPTIONS, Tagger
 from indexing.tagging.tags import TagOptions, image_tags
 from training.caption import Captioner
 from training.data import load_karpathy
@@ -40,9 +40,8 @@ def describe(
     captions, probabilities = [], []
     for start in range(0, len(records), 32):
         batch = records[start : start + 32]
-        pixels = torch.stack(
-            [captioner.preprocess(Image.open(dataset.parent / r.path).convert("RGB")) for r in batch]
-        )
+        # captioner.preprocess composites transparency on white, as the indexer's decoder does.
+        pixels = torch.stack([captioner.preprocess(Image.open(dataset.parent / r.path)) for r in batch])
         features = captioner.encode(pixels)  # (B, P, E)
         probabilities.append(tagger.probabilities(features))
         results = captioner.caption_features(features, beam_size=5, max_length=20)
@@ -65,6 +64,7 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, action="append", required=True)
     parser.add_argument("--encoder-dir", type=Path, default=Path(".data/cache/minilm-onnx"))
     parser.add_argument("--split", default="val", choices=("val", "test"))
+    parser.add_argument("--all-options", action="store_true", help="also the other tag options tried")
     args = parser.parse_args()
     captioner = loaders.captioner(args.checkpoint, "cpu")
     tagger = loaders.tagger(captioner.config.backbone)
@@ -75,7 +75,7 @@ def main() -> None:
     names = list(sets)
     header = " | ".join(f"{name} R@1/5/10" for name in names)
     print(f"| tags | weight | {header} | mean R@10 |\n|---|---|" + "---|" * (len(names) + 1))
-    for options in TAG_SETTINGS:
+    for options in TAG_SETTINGS if args.all_options else (DEFAULT_TAG_OPTIONS,):
         for weight in WEIGHTS:
             cells, tens = [], []
             for captions, probabilities, queries in sets.values():
