@@ -65,7 +65,10 @@ def web_index(pg_admin_dsn: str, encoder_dir: Path, tmp_path_factory: pytest.Tem
 
 @pytest.fixture(scope="session")
 def search_site(web_index: WebIndex) -> Iterator[str]:
-    with real_search_site(web_index.dsn, web_index.share, web_index.images) as url:
+    """The real API over the index with a relevance floor an operator may set (SEARCH_MIN_SIMILARITY):
+    the calibrated default has none (docs/quality.md), and the page must handle a short answer."""
+    env = {"SEARCH_MIN_SIMILARITY": "0.3"}
+    with real_search_site(web_index.dsn, web_index.share, web_index.images, extra_env=env) as url:
         yield url
 
 
