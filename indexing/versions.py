@@ -20,9 +20,9 @@ from typing import Protocol
 import numpy as np
 
 from core.bundle import GATE_KEY, new_version_name, write_bundle
-from core.gate import Gate
 from core.captions import join_captions
 from core.database import Connection, apply_schema
+from core.gate import Gate
 from core.tags import ImageTags, tags_json
 from core.text_encoder import CONFIG_FILE
 from core.vector_index import DEFAULT_VECTOR_INDEX
