@@ -14,6 +14,7 @@ def build_service(settings: Settings) -> SearchService:
         BundleProvider(settings.model_share, check_seconds=settings.bundle_check_seconds),
         ConnectionPool(
             database_connector(settings.database),
+            settings.pool_size,
             wait_seconds=settings.pool_wait_seconds,
             query_timeout=settings.query_timeout_seconds,
         ),

@@ -39,6 +39,10 @@ MAX_QUERY_CHARS = 512
 # 503 instead of a hung request (docs/reliability.md). A query takes a few ms (docs/benchmarks.md).
 QUERY_TIMEOUT_SECONDS = 2.0
 POOL_WAIT_SECONDS = 2.0
+# Database connections one process keeps at most. Every instance has its own pool, so in Azure the
+# deployment sets SEARCH_POOL_SIZE from the server's connection limit and the instance count
+# (infra/main.bicep); the default suits one local process.
+POOL_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class Settings:
     bundle_check_seconds: float
     query_timeout_seconds: float  # the database work of one request, all its statements together
     pool_wait_seconds: float  # the longest wait for a free pooled connection
+    pool_size: int  # the most database connections this process holds at once
     cors_allowed_origins: tuple[str, ...]
     serve_web: bool
 
@@ -112,6 +117,7 @@ class Settings:
                 "SEARCH_QUERY_TIMEOUT_SECONDS", QUERY_TIMEOUT_SECONDS, 0.01, 600.0
             ),
             pool_wait_seconds=reader.number("SEARCH_POOL_WAIT_SECONDS", POOL_WAIT_SECONDS, 0.0, 600.0),
+            pool_size=reader.integer("SEARCH_POOL_SIZE", POOL_SIZE, 1, 1000),
             cors_allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             serve_web=not in_azure,
         )

@@ -21,6 +21,7 @@ def test_local_defaults_use_the_checkout_and_an_embedded_database() -> None:
         512,
     )
     assert settings.serve_web is True
+    assert settings.pool_size == 8
 
 
 def test_azure_with_entra_postgres_and_blob_images() -> None:
@@ -34,6 +35,7 @@ def test_azure_with_entra_postgres_and_blob_images() -> None:
             "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
             "IMAGES_ACCOUNT_URL": "https://acct.blob.core.windows.net",
             "CORS_ALLOWED_ORIGINS": "https://web.example.net, https://other.example.net",
+            "SEARCH_POOL_SIZE": "4",
         }
     )
     assert settings.model_share == Path("/mounts/models")
@@ -46,6 +48,7 @@ def test_azure_with_entra_postgres_and_blob_images() -> None:
     assert settings.images.kind == "blob"
     assert settings.cors_allowed_origins == ("https://web.example.net", "https://other.example.net")
     assert settings.serve_web is False
+    assert settings.pool_size == 4
 
 
 @pytest.mark.parametrize(
@@ -71,6 +74,7 @@ def test_azure_with_entra_postgres_and_blob_images() -> None:
         ({"SEARCH_TEXT_WEIGHT": "nan"}, r"SEARCH_TEXT_WEIGHT must be between 0 and 1, got nan"),
         ({"SEARCH_EXACT_BELOW": "-5"}, r"SEARCH_EXACT_BELOW must be between 0 and 10000000, got -5"),
         ({"IMAGE_STORE": "ftp"}, r"IMAGE_STORE must be 'folder' or 'blob', got 'ftp'"),
+        ({"SEARCH_POOL_SIZE": "0"}, r"SEARCH_POOL_SIZE must be between 1 and 1000, got 0"),
         ({"BUNDLE_CHECK_SECONDS": "soon"}, r"BUNDLE_CHECK_SECONDS must be a number, got 'soon'"),
     ],
 )
