@@ -22,7 +22,7 @@ CREATE INDEX IF NOT EXISTS images_cluster_idx ON images (bundle_version, cluster
 -- all of an image's captions, parsed at query time: a stored tsvector with a GIN index cut COPY from
 -- 89k to 24k rows/s, and only ~50 rows per query are ever ranked (docs/benchmarks.md).
 ALTER TABLE images ADD COLUMN IF NOT EXISTS alternatives text NOT NULL DEFAULT '';
--- The image's tags (indexing/tagging/) as [[word, confidence], ...], most confident first (core/tags.py);
+-- The image's tags (indexing/tagging/) as [[word, confidence], ...], names before generic words (core/tags.py);
 -- their words join the captions in the full-text match.
 ALTER TABLE images ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]';
 

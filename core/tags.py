@@ -1,4 +1,4 @@
-"""How an image's tags are stored: a jsonb array of ``[word, confidence]`` pairs, most confident first.
+"""How an image's tags are stored: a jsonb array of ``[word, confidence]`` pairs, names before generic words.
 
 The indexer writes them (indexing/tagging/); search returns them with each result and matches their
 words in full text. A pair list keeps the order, which a jsonb object would not.

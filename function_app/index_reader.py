@@ -101,7 +101,7 @@ class IndexedImage:
     alternatives: tuple[str, ...]  # the captioner's other captions of the image, best first
     similarity: float  # cosine similarity to the query in the reduced space, 1 is identical
     text_rank: float = 0.0  # full-text rank of the query's words in captions and tags, in [0, 1); 0: none
-    tags: ImageTags = ()  # (word, confidence), most confident first
+    tags: ImageTags = ()  # (word, confidence), names before generic words
 
 
 def search_index(

@@ -39,7 +39,9 @@ class Hit(BaseModel):
     name: str = Field(description="the image's name in its store")
     caption: str = Field(description="the captioner's best caption")
     alternatives: list[str] = Field(description="the captioner's other captions, best first")
-    tags: list[Tag] = Field(description="what the image classifier sees in the picture, most confident first")
+    tags: list[Tag] = Field(
+        description="what the image classifier sees in the picture, names before generic words"
+    )
     score: float = Field(description="the blended score the results are ordered by")
     similarity: float = Field(description="query-image cosine (captions and tags), reduced space")
     text_match: bool = Field(description="whether a caption or tag shares a word with the query")

@@ -30,7 +30,7 @@ class SearchHit:
     similarity: float  # cosine similarity of the query and the image's captions
     text_match: bool  # whether a caption or tag shares a word with the query
     url: str
-    tags: ImageTags = ()  # (word, confidence), most confident first: what the picture shows
+    tags: ImageTags = ()  # (word, confidence), names before generic words: what the picture shows
 
 
 @dataclass(frozen=True)

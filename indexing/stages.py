@@ -97,7 +97,7 @@ def encode_groups(
 
 
 def tags_sentence(tags: Sequence[tuple[str, float]]) -> str:
-    """How an image's tags read to the text encoder: "tabby, cat, feline", most confident first."""
+    """How an image's tags read to the text encoder: "tabby, cat, feline", names before generic words."""
     return ", ".join(word for word, _ in tags)
 
 

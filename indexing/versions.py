@@ -59,7 +59,7 @@ class CaptionedImage:
     alternatives: tuple[str, ...] = ()  # the captioner's other captions of the image, best first
     # Length-normalised log-probabilities of the caption and each alternative; empty: weigh them equally.
     scores: tuple[float, ...] = ()
-    tags: ImageTags = ()  # (word, confidence), most confident first (indexing/tagging/)
+    tags: ImageTags = ()  # (word, confidence), names before generic words (indexing/tagging/)
 
 
 class RowSource(Protocol):

@@ -40,7 +40,7 @@ class Tagger:
         return softmax(logits.numpy())
 
     def tag_features(self, features: torch.Tensor) -> list[list[Tag]]:
-        """Feature grids (B, P, E) -> per image its tags, most confident first."""
+        """Feature grids (B, P, E) -> per image its tags, names before generic words."""
         if len(features) == 0:
             return []
         return image_tags(self.probabilities(features), self.vocabulary, self.options)

@@ -48,7 +48,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def image_tags(
     probabilities: np.ndarray, vocabulary: Sequence[ClassWords], options: TagOptions = TagOptions()
 ) -> list[list[Tag]]:
-    """(N, C) class probabilities, C = len(vocabulary) -> per image its tags, most confident first."""
+    """(N, C) class probabilities, C = len(vocabulary) -> per image its tags, names before generic words."""
     if probabilities.ndim != 2 or probabilities.shape[1] != len(vocabulary):
         raise ValueError(f"expected (N, {len(vocabulary)}) probabilities, got {probabilities.shape}")
     top = np.argsort(-probabilities, axis=1)[:, : options.top_classes]  # (N, T)
