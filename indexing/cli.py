@@ -24,8 +24,11 @@ from indexing.settings import IndexSettings, SettingsError
 log = logging.getLogger("indexing")
 
 
-def _database(settings: IndexSettings, attempts: int = 6, first_delay: float = 1.0) -> Any:
-    """The indexer's retrying session on the configured database, its schema applied first."""
+def _database(
+    settings: IndexSettings, attempts: int = 6, first_delay: float = 1.0, *, writer: bool = True
+) -> Any:
+    """The indexer's retrying session on the configured database, its schema applied first; a writer
+    holds the writer lock (one indexing run at a time), a reader (``status``) does not wait for it."""
     from core.connect import database_connector
     from core.database import apply_schema
     from indexing.session import Database
@@ -33,7 +36,9 @@ def _database(settings: IndexSettings, attempts: int = 6, first_delay: float = 1
     conn = database_connector(settings.database, register_vector=False)()
     apply_schema(conn)
     conn.close()
-    return Database(database_connector(settings.database), attempts=attempts, first_delay=first_delay)
+    return Database(
+        database_connector(settings.database), attempts=attempts, first_delay=first_delay, writer=writer
+    )
 
 
 def _encoder_dir(settings: IndexSettings) -> Path:
@@ -166,7 +171,7 @@ def cmd_status(settings: IndexSettings, args: argparse.Namespace) -> dict[str, A
 
     share = settings.model_share
     active = active_version(share)
-    db = _database(settings, args.db_attempts, args.db_first_delay)
+    db = _database(settings, args.db_attempts, args.db_first_delay, writer=False)  # runs beside an index
     try:
         report = db.run(
             "reading the status",

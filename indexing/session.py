@@ -45,6 +45,7 @@ class Database:
         max_delay: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         lock_wait: float = 30.0,
+        writer: bool = True,
     ) -> None:
         if attempts < 1:
             raise ValueError(f"attempts must be at least 1, got {attempts}")
@@ -54,6 +55,7 @@ class Database:
         self._max_delay = max_delay
         self._sleep = sleep
         self._lock_wait = lock_wait
+        self._writer = writer  # False: a reader (status), which neither takes nor waits for the lock
         self._conn: Connection | None = None
         self.retries = 0
 
@@ -99,7 +101,7 @@ class Database:
             # A killed run's session can outlive it for a few seconds (a forked decode worker still
             # holds its socket), so wait a while before calling the lock taken.
             deadline = time.monotonic() + self._lock_wait
-            while not self._try_lock(conn):
+            while self._writer and not self._try_lock(conn):
                 if time.monotonic() >= deadline:
                     conn.close()
                     raise IndexingError(

@@ -250,3 +250,21 @@ def test_index_without_a_checkpoint_fails_naming_the_setting(tmp_path: Path) -> 
     assert result.stderr.strip().endswith(
         "error: CAPTIONER_CHECKPOINT is not set (or pass --checkpoint): index needs a captioner"
     )
+
+
+def test_status_answers_while_an_indexing_run_holds_the_writer_lock(fresh_dsn: str, tmp_path: Path) -> None:
+    from indexing.session import Database
+
+    env = {**os.environ, "DATABASE_URL": fresh_dsn, "MODEL_SHARE_PATH": str(tmp_path / "share")}
+    writer = Database(lambda: psycopg2.connect(fresh_dsn), lock_wait=0.0)
+    try:
+        writer.run("holding the lock as a run does", lambda conn: None)  # its session keeps the lock
+        started = time.monotonic()
+        report = _status(env)
+        assert time.monotonic() - started < 20  # a writer would wait 30 s for the lock, then fail
+        assert report["catalog_images"] == 0 and report["versions"] == {}
+        second = Database(lambda: psycopg2.connect(fresh_dsn), lock_wait=0.0)
+        with pytest.raises(Exception, match="another indexing run is writing"):
+            second.run("a second writer", lambda conn: None)  # writers still exclude each other
+    finally:
+        writer.close()
