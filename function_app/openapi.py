@@ -65,12 +65,26 @@ class SearchResponse(BaseModel):
     timing_ms: Timing
 
 
+class HealthGate(BaseModel):
+    answer_margin: float = Field(
+        description="answered when the best image beats its nearest nonsense probes' mean cosine by this"
+    )
+    min_similarity: float | None = Field(
+        description="the floor under which weak images are dropped; null: none"
+    )
+    answer_quantile: float
+    floor_quantile: float | None
+    probes: int = Field(description="nonsense probe queries the calibration measured")
+    rows: int = Field(description="rows they were measured against")
+
+
 class HealthBundle(BaseModel):
     ok: bool
     version: str | None = None
     encoder: str | None = None
     dimensions: int | None = None
     clusters: int | None = None
+    gate: HealthGate | None = Field(default=None, description="the answer gate calibrated for this bundle")
     error: str | None = Field(default=None, description="why no bundle is loaded")
 
 

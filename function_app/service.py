@@ -177,6 +177,8 @@ class SearchService:
                 "encoder": bundle.manifest.get("encoder", {}).get("id"),
                 "dimensions": bundle.reduced_dim,
                 "clusters": bundle.cluster_count,
+                # The answer gate calibrated for this corpus at publish time; None: an older bundle.
+                "gate": bundle.gate.to_manifest() if bundle.gate is not None else None,
             }
         except ServiceUnavailable:
             report["status"] = "unavailable"

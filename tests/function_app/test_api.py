@@ -157,6 +157,8 @@ def test_health_reports_bundle_and_rows(
     assert body["bundle"]["version"] == indexed[2]
     assert body["bundle"]["encoder"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert body["database"] == {"reachable": True, "rows": len(corpus)}
+    gate = body["bundle"]["gate"]  # calibrated when the bundle was published
+    assert gate["probes"] > 0 and gate["rows"] == len(corpus) and -1 < gate["answer_margin"] < 1
 
 
 def test_missing_bundle_is_a_503_and_health_says_why(
