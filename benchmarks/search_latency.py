@@ -194,7 +194,7 @@ def main() -> None:
     from core.database import start_embedded_postgres
     from core.vector_index import DEFAULT_STRATEGY
     from function_app.planner import DEFAULT_NPROBE
-    from function_app.ranking import DEFAULT_ANSWER_SIMILARITY, DEFAULT_MIN_SIMILARITY, DEFAULT_TEXT_WEIGHT
+    from function_app.ranking import DEFAULT_TEXT_WEIGHT
     from indexing.encoder_export import ensure_encoder_export
 
     encoder_dir = ensure_encoder_export(CACHE.parent / "cache")
@@ -223,7 +223,7 @@ def main() -> None:
         "beside cosine only, servers taking turns\n"
     )
     variants = {
-        f"default (hybrid w={DEFAULT_TEXT_WEIGHT}, gate {DEFAULT_ANSWER_SIMILARITY}, floor {DEFAULT_MIN_SIMILARITY})": env,
+        f"default (hybrid w={DEFAULT_TEXT_WEIGHT}, the bundle's calibrated gate)": env,
         "cosine only (SEARCH_TEXT_WEIGHT=0)": {**env, "SEARCH_TEXT_WEIGHT": "0"},
     }
     halves = [queries[: len(queries) // 2], queries[len(queries) // 2 :]]
