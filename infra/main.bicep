@@ -7,9 +7,9 @@
 // Storage is three accounts, each holding one kind of data:
 //   stfn...   Function host storage and deployment package   shared key OFF (identity)
 //   stimg...  images container, static website ($web)          shared key OFF (identity, user delegation SAS)
-//   stmdl...  the model share (search bundle, checkpoints)     shared key ON
+//   stmdl...  the model share (search bundle, checkpoints)     shared key ON (key in Key Vault)
 // Azure Files mounts in App Service/Functions can only authenticate with the account key, so the
-// account that holds the share must allow shared keys. Keeping the share on its own account means
+// account that holds the share must allow shared keys; the key lives in Key Vault (app/keyvault.bicep). Keeping the share on its own account means
 // that key opens the model share and nothing else: images and the host storage stay Entra-only.
 // One account would have needed shared keys on for everything, and the app's Blob Data Owner role
 // (required by the Functions host on its storage) would then have reached the images too.
@@ -85,9 +85,8 @@ param modelShareMountPath string = '/mounts/models'
 @maxValue(5120)
 param modelShareQuotaGiB int = 16
 
-@description('Memory of each Function instance in MB. The query path holds the ONNX text encoder, the tokenizer and the bundle: 2048 leaves headroom; 512 is too small.')
+@description('Memory of each Function instance in MB. The query path holds the ONNX text encoder, the tokenizer and the bundle: 2048 leaves headroom. Microsoft.Web/sites@2024-04-01 takes 2048 or 4096 (512 is rejected).')
 @allowed([
-  512
   2048
   4096
 ])
@@ -97,6 +96,16 @@ param instanceMemoryMB int = 2048
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
+
+@description('Concurrent HTTP requests one Function instance takes before another is added (Flex Consumption defaults Python to 1: every concurrent query would get its own instance, cold model load and pool).')
+@minValue(1)
+@maxValue(1000)
+param perInstanceConcurrency int = 8
+
+@description('Most PostgreSQL connections one Function instance may hold. The deployment lowers it so that maximumInstanceCount instances fit the server (see postgresUserConnections); queries beyond it wait up to SEARCH_POOL_WAIT_SECONDS for a free connection.')
+@minValue(1)
+@maxValue(100)
+param searchPoolSize int = 4
 
 @description('Always-ready Function instances for HTTP (no cold start, billed while idle); 0 scales to zero.')
 @minValue(0)
@@ -116,22 +125,21 @@ param searchNprobe int = 0
 @description('Further origins allowed to call the API from a browser besides the deployed web page, e.g. http://localhost:8000 for local development; no trailing slash.')
 param extraCorsOrigins array = []
 
-@description('PostgreSQL major version.')
+@description('PostgreSQL major version; both offer pgvector 0.8 and pg_diskann on Azure.')
 @allowed([
-  '15'
   '16'
+  '17'
 ])
-param postgresVersion string = '16'
+param postgresVersion string = '17'
 
-@description('PostgreSQL compute size.')
+@description('PostgreSQL compute size. It bounds the connections, and with them each Function instance\'s pool (postgresUserConnections below); B1ms (35 user connections) cannot serve 40 instances and is not offered.')
 @allowed([
-  'Standard_B1ms'
   'Standard_B2s'
   'Standard_B2ms'
   'Standard_D2ds_v5'
   'Standard_D4ds_v5'
 ])
-param postgresSkuName string = 'Standard_B1ms'
+param postgresSkuName string = 'Standard_B2s'
 
 @description('PostgreSQL storage in GiB.')
 @allowed([
@@ -147,11 +155,27 @@ param postgresStorageSizeGB int = 32
 @maxLength(63)
 param postgresDatabaseName string = 'search'
 
-@description('Whether PostgreSQL admits connections from any Azure service (needed by the Function without VNet integration).')
+@description('Whether PostgreSQL admits connections from any Azure service (the 0.0.0.0 rule) in the public mode. The Function has no fixed outbound address without VNet integration, so without it the app cannot reach the server; Entra-only logins keep other tenants out. Never applied with vnetEnabled.')
 param postgresAllowAzureServices bool = true
 
-@description('Client address ranges PostgreSQL admits, each { name: string, startIpAddress: string, endIpAddress: string }: the GPU machine that runs indexing, an operator\'s workstation.')
+@description('Client address ranges PostgreSQL admits in the public mode, each { name: string, startIpAddress: string, endIpAddress: string }: the GPU machine that runs indexing, an operator\'s workstation. With vnetEnabled the server has no public endpoint.')
 param postgresFirewallRules array = []
+
+@description('Private mode, as in the Flex Consumption samples: a VNet the Function integrates with, private endpoints and DNS zones for PostgreSQL, the model share\'s file service, the host storage\'s blobs and Key Vault; PostgreSQL without public access and those storage accounts and the vault denying the internet (except operatorIpAddresses). The images account stays public: browsers load results from it.')
+param vnetEnabled bool = false
+
+@description('Public IPv4 addresses or CIDR ranges that may still reach the model share account and Key Vault with vnetEnabled (the machine that publishes bundles); ignored otherwise.')
+param operatorIpAddresses array = []
+
+@description('Address that receives alert mails (availability, 5xx, latency, PostgreSQL, Log Analytics cap); empty leaves the action group without a receiver.')
+param alertEmail string = ''
+
+@description('Which of the model share account\'s two keys Key Vault hands the mount (1 or 2); flip it to rotate keys without an outage (docs/deploy.md).')
+@allowed([
+  1
+  2
+])
+param modelShareKey int = 1
 
 @description('Days of log retention in Log Analytics.')
 @minValue(30)
@@ -166,6 +190,22 @@ var tags = {
 var imagesContainerName = 'images'
 var modelShareName = 'models'
 var deploymentContainerName = 'app-package'
+
+// Connection budget. Every Function instance has its own pool, so at full scale the app holds
+// maximumInstanceCount x pool connections. Max user connections per compute size (max_connections
+// less the 15 that Azure reserves), from https://learn.microsoft.com/azure/postgresql/flexible-server/concepts-limits
+var postgresUserConnections = {
+  Standard_B2s: 414
+  Standard_B2ms: 844
+  Standard_D2ds_v5: 844
+  Standard_D4ds_v5: 1703
+}
+// Kept free for the operator: indexing, migrations, psql, the pipeline's bootstrap.
+var operatorConnections = 10
+// Each instance's share of the rest, at most searchPoolSize. 0 means the server is too small for
+// maximumInstanceCount: the app then refuses to start, naming SEARCH_POOL_SIZE, rather than failing
+// with "too many clients" under load.
+var poolPerInstance = min(searchPoolSize, (postgresUserConnections[postgresSkuName] - operatorConnections) / maximumInstanceCount)
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: 'id-search-${token}'
@@ -190,6 +230,8 @@ module functionStorage 'core/storage/storage-account.bicep' = {
     name: 'stfn${token}'
     location: location
     tags: tags
+    // Only the Function and the platform (through the VNet) use it: no operator address.
+    denyPublicNetwork: vnetEnabled
     allowSharedKeyAccess: false
     containers: [
       deploymentContainerName
@@ -218,6 +260,8 @@ module modelStorage 'core/storage/storage-account.bicep' = {
     tags: tags
     // Required by the Azure Files mount; see the storage note at the top of this file.
     allowSharedKeyAccess: true
+    denyPublicNetwork: vnetEnabled
+    allowedIpAddresses: operatorIpAddresses
     fileShares: [
       {
         name: modelShareName
@@ -240,10 +284,79 @@ module database 'app/database.bicep' = {
     adminPrincipalId: principalId
     adminPrincipalName: principalName
     adminPrincipalType: principalType
+    publicNetworkAccess: !vnetEnabled
     allowAzureServices: postgresAllowAzureServices
     firewallRules: postgresFirewallRules
   }
 }
+
+module keyVault 'app/keyvault.bicep' = {
+  name: 'key-vault'
+  params: {
+    name: 'kv-search-${token}'
+    location: location
+    tags: tags
+    modelStorageName: modelStorage.outputs.name
+    modelShareKey: modelShareKey
+    denyPublicNetwork: vnetEnabled
+    allowedIpAddresses: operatorIpAddresses
+  }
+}
+
+module vnet 'core/network/vnet.bicep' = if (vnetEnabled) {
+  name: 'vnet'
+  params: {
+    name: 'vnet-search-${token}'
+    location: location
+    tags: tags
+  }
+}
+
+// One private endpoint per service the Function reaches privately; storage zones follow the cloud's suffix.
+var privateEndpoints = [
+  {
+    name: 'pe-psql-search-${token}'
+    targetId: database.outputs.id
+    groupId: 'postgresqlServer'
+    dnsZoneName: 'privatelink.postgres.database.azure.com'
+  }
+  {
+    name: 'pe-file-search-${token}'
+    targetId: modelStorage.outputs.id
+    groupId: 'file'
+    dnsZoneName: 'privatelink.file.${environment().suffixes.storage}'
+  }
+  {
+    name: 'pe-blob-search-${token}'
+    targetId: functionStorage.outputs.id
+    groupId: 'blob'
+    dnsZoneName: 'privatelink.blob.${environment().suffixes.storage}'
+  }
+  {
+    name: 'pe-kv-search-${token}'
+    targetId: keyVault.outputs.id
+    groupId: 'vault'
+    dnsZoneName: 'privatelink.vaultcore.azure.net'
+  }
+]
+
+// One at a time: the PostgreSQL endpoint is a change to the server, which takes one change at a time.
+@batchSize(1)
+module endpoints 'core/network/private-endpoint.bicep' = [
+  for pe in (vnetEnabled ? privateEndpoints : []): {
+    name: pe.name
+    params: {
+      name: pe.name
+      location: location
+      tags: tags
+      vnetId: vnet.outputs.id
+      subnetId: vnet.outputs.privateEndpointSubnetId
+      targetId: pe.targetId
+      groupId: pe.groupId
+      dnsZoneName: pe.dnsZoneName
+    }
+  }
+]
 
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
@@ -255,6 +368,8 @@ module rbac 'app/rbac.bicep' = {
     imageStorageName: imageStorage.outputs.name
     modelStorageName: modelStorage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    keyVaultName: keyVault.outputs.name
+    modelShareKeySecretName: keyVault.outputs.secretName
   }
 }
 
@@ -285,14 +400,36 @@ module api 'app/api.bicep' = {
     allowedOrigins: concat([webOrigin], extraCorsOrigins)
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    perInstanceConcurrency: perInstanceConcurrency
+    searchPoolSize: poolPerInstance
+    modelShareKeySecretUri: keyVault.outputs.secretUri
+    virtualNetworkSubnetId: vnetEnabled ? vnet.outputs.appSubnetId : ''
     alwaysReadyInstances: alwaysReadyInstances
     sasTtlMinutes: sasTtlMinutes
     searchNprobe: searchNprobe
   }
-  // The app must not start before it may read its host storage and deployment package.
+  // The app must not start before it may read its host storage, its package and the share key, and
+  // (private mode) before the endpoints it reaches them through exist.
   dependsOn: [
     rbac
+    endpoints
   ]
+}
+
+module alerts 'core/monitor/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: tags
+    namePrefix: 'search-${token}'
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    postgresServerName: database.outputs.serverName
+    postgresBurstable: startsWith(postgresSkuName, 'Standard_B')
+    postgresUserConnections: postgresUserConnections[postgresSkuName]
+    apiUrl: api.outputs.url
+    alertEmail: alertEmail
+  }
 }
 
 // Outputs: azd stores them in the environment (.azure/<env>/.env) and passes them to hooks;
@@ -316,3 +453,4 @@ output POSTGRES_DATABASE string = database.outputs.databaseName
 output APP_IDENTITY_NAME string = identity.name
 output APP_IDENTITY_CLIENT_ID string = identity.properties.clientId
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output KEY_VAULT_NAME string = keyVault.outputs.name

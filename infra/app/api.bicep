@@ -1,6 +1,11 @@
 // The search API: a Linux Python Function App on the Flex Consumption plan.
 // Everything it reaches it reaches as its user-assigned identity, except the model share, which
-// Azure Files mounts with the account key (read from the account here; it never leaves Azure).
+// Azure Files mounts with the account key: a Key Vault secret (app/keyvault.bicep) that an app setting
+// references and the mount names with @AppSettingRef(...), as Microsoft's Flex + Azure Files samples do.
+// No siteConfig: Flex Consumption rejects several of its properties (ftpsState and others answer
+// BadRequest 51021 in newer regions) and the Flex samples set none. New sites default to TLS 1.2,
+// FTP and basic-auth publishing are closed below, and CORS is the app's own middleware
+// (CORS_ALLOWED_ORIGINS): one layer, so the two lists cannot drift apart.
 
 @description('Name of the Function App; also the host name <name>.azurewebsites.net.')
 @minLength(2)
@@ -62,9 +67,8 @@ param applicationInsightsName string
 @minLength(1)
 param allowedOrigins array
 
-@description('Memory of each instance in MB: the query path loads the ONNX text encoder and the bundle.')
+@description('Memory of each instance in MB: the query path loads the ONNX text encoder and the bundle. Microsoft.Web/sites@2024-04-01 takes 2048 or 4096.')
 @allowed([
-  512
   2048
   4096
 ])
@@ -74,6 +78,23 @@ param instanceMemoryMB int = 2048
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
+
+@description('Concurrent HTTP requests one instance takes before Flex Consumption adds another. Python apps default to 1, which gives every concurrent query its own instance, cold model load and connection pool.')
+@minValue(1)
+@maxValue(1000)
+param perInstanceConcurrency int = 8
+
+@description('Database connections each instance may hold (SEARCH_POOL_SIZE); main.bicep derives it from the server\'s connection limit and maximumInstanceCount.')
+@minValue(1)
+@maxValue(1000)
+param searchPoolSize int
+
+@description('Uri of the Key Vault secret that holds the model share\'s account key (versionless).')
+@minLength(10)
+param modelShareKeySecretUri string
+
+@description('Resource id of the subnet the app integrates with (delegated to Microsoft.App/environments); empty for no VNet integration.')
+param virtualNetworkSubnetId string = ''
 
 @description('Instances kept warm for HTTP requests (0 = scale to zero, billed only per execution).')
 @minValue(0)
@@ -114,15 +135,15 @@ var appSettings = {
   POSTGRES_USER: identityName
   POSTGRES_SSLMODE: 'require'
   CORS_ALLOWED_ORIGINS: join(allowedOrigins, ',')
+  SEARCH_POOL_SIZE: string(searchPoolSize)
+  // Resolved by the platform with the app identity (keyVaultReferenceIdentity below); the mount
+  // reads it through @AppSettingRef.
+  MODEL_SHARE_MOUNT_KEY: '@Microsoft.KeyVault(SecretUri=${modelShareKeySecretUri})'
 }
 var optionalSettings = searchNprobe > 0 ? { SEARCH_NPROBE: string(searchNprobe) } : {}
 
 resource functionStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: functionStorageName
-}
-
-resource modelStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
-  name: modelStorageName
 }
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -158,16 +179,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     clientCertEnabled: false
-    siteConfig: {
-      minTlsVersion: '1.2'
-      scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
-      cors: {
-        allowedOrigins: allowedOrigins
-        supportCredentials: false
-      }
-    }
+    keyVaultReferenceIdentity: identityId
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     functionAppConfig: {
       deployment: {
         storage: {
@@ -182,6 +195,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
+        triggers: {
+          http: {
+            perInstanceConcurrency: perInstanceConcurrency
+          }
+        }
         alwaysReady: alwaysReadyInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyInstances }] : []
       }
       runtime: {
@@ -199,7 +217,7 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
 }
 
 // Azure Files mounts (supported on Flex Consumption and Premium, not on Linux Consumption) take the
-// account key; this is the one place a key is used, and it is not an app setting.
+// account key; the mount names the app setting that references it in Key Vault.
 resource mounts 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'azurestorageaccounts'
@@ -207,10 +225,10 @@ resource mounts 'Microsoft.Web/sites/config@2024-04-01' = {
     models: {
       type: 'AzureFiles'
       protocol: 'Smb'
-      accountName: modelStorage.name
+      accountName: modelStorageName
       shareName: modelShareName
       mountPath: modelShareMountPath
-      accessKey: modelStorage.listKeys().keys[0].value
+      accessKey: '@AppSettingRef(MODEL_SHARE_MOUNT_KEY)'
     }
   }
   dependsOn: [

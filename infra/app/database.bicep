@@ -14,22 +14,21 @@ param location string
 @description('Tags applied to the server.')
 param tags object = {}
 
-@description('PostgreSQL major version.')
+@description('PostgreSQL major version. 16 and 17 both offer pgvector 0.8 (iterative index scans, halfvec) and Microsoft\'s pg_diskann; 17 is the newest generally available major.')
 @allowed([
-  '15'
   '16'
+  '17'
 ])
-param version string = '16'
+param version string = '17'
 
-@description('Compute size. Burstable B1ms is enough for a small index; use a D-series for steady load.')
+@description('Compute size. B1ms is not offered: its 35 user connections cannot serve even the minimum of 40 Function instances (see the connection budget in main.bicep); use a D-series for steady load.')
 @allowed([
-  'Standard_B1ms'
   'Standard_B2s'
   'Standard_B2ms'
   'Standard_D2ds_v5'
   'Standard_D4ds_v5'
 ])
-param skuName string = 'Standard_B1ms'
+param skuName string = 'Standard_B2s'
 
 @description('Provisioned storage in GiB (it can grow, never shrink).')
 @allowed([
@@ -62,11 +61,14 @@ param adminPrincipalName string
 ])
 param adminPrincipalType string
 
-@description('Whether to admit connections from any Azure service (the 0.0.0.0 rule). The Flex Consumption app has no fixed outbound addresses without VNet integration, so this is true unless you add VNet integration.')
+@description('Whether to admit connections from any Azure service (the 0.0.0.0 rule). The Flex Consumption app has no fixed outbound addresses without VNet integration, so the public mode needs it; ignored when publicNetworkAccess is false.')
 param allowAzureServices bool = true
 
-@description('Client address ranges allowed through the firewall, each { name: string, startIpAddress: string, endIpAddress: string } (e.g. the GPU machine that runs indexing).')
+@description('Client address ranges allowed through the firewall, each { name: string, startIpAddress: string, endIpAddress: string } (e.g. the GPU machine that runs indexing); ignored when publicNetworkAccess is false.')
 param firewallRules array = []
+
+@description('Whether the server takes connections over its public endpoint at all. false when it is reached only through a private endpoint (main.bicep vnetEnabled).')
+param publicNetworkAccess bool = true
 
 resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   name: name
@@ -95,7 +97,7 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
       mode: 'Disabled'
     }
     network: {
-      publicNetworkAccess: 'Enabled'
+      publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'
     }
   }
 }
@@ -103,14 +105,31 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
 // The server applies one change at a time: the children below are chained with dependsOn,
 // otherwise parallel writes fail with ServerBusy / ConflictingServerOperation.
 
-// pgvector must be allow-listed before CREATE EXTENSION vector works (the schema migration runs it).
+// The Entra administrator comes first: a database created before it exists is owned by azuresu,
+// and on PostgreSQL 15+ only the owner may create tables in its public schema, so the first
+// migration would fail. Microsoft's Entra page says to set the admin before any user database.
+resource administrator 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
+  parent: server
+  name: adminPrincipalId
+  properties: {
+    principalType: adminPrincipalType
+    principalName: adminPrincipalName
+    tenantId: tenant().tenantId
+  }
+}
+
+// Extensions must be allow-listed before CREATE EXTENSION works: vector (pgvector 0.8) for the
+// index, pg_diskann (it depends on vector) for Microsoft's DiskANN index.
 resource extensions 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = {
   parent: server
   name: 'azure.extensions'
   properties: {
-    value: 'VECTOR'
+    value: 'VECTOR,PG_DISKANN'
     source: 'user-override'
   }
+  dependsOn: [
+    administrator
+  ]
 }
 
 resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-01' = {
@@ -125,20 +144,7 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-0
   ]
 }
 
-resource administrator 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
-  parent: server
-  name: adminPrincipalId
-  properties: {
-    principalType: adminPrincipalType
-    principalName: adminPrincipalName
-    tenantId: tenant().tenantId
-  }
-  dependsOn: [
-    database
-  ]
-}
-
-resource allowAzure 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (allowAzureServices) {
+resource allowAzure 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (publicNetworkAccess && allowAzureServices) {
   parent: server
   name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
   properties: {
@@ -146,13 +152,13 @@ resource allowAzure 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@202
     endIpAddress: '0.0.0.0'
   }
   dependsOn: [
-    administrator
+    database
   ]
 }
 
 @batchSize(1)
 resource clientRules 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = [
-  for rule in firewallRules: {
+  for rule in (publicNetworkAccess ? firewallRules : []): {
     parent: server
     name: rule.name
     properties: {
@@ -160,11 +166,13 @@ resource clientRules 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@20
       endIpAddress: rule.endIpAddress
     }
     dependsOn: [
+      database
       allowAzure
     ]
   }
 ]
 
+output id string = server.id
 output serverName string = server.name
 output host string = server.properties.fullyQualifiedDomainName
 output databaseName string = database.name

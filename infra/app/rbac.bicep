@@ -10,6 +10,8 @@
 //   App Insights       Monitoring Metrics Publisher      send telemetry with Entra auth (local auth off)
 //   model share        (none)                            the mount authenticates with the account key
 //                                                          (see main.bicep); a role would be unused
+//   model share key    Key Vault Secrets User            resolve the Key Vault reference that hands the
+//     (one secret)                                         mount its key (app/keyvault.bicep)
 // Operator (the person, group or CI principal that runs indexing and publishing):
 //   images storage     Storage Blob Data Contributor     upload images; publish web/ to $web
 //   model storage      Storage File Data Privileged Contributor
@@ -46,12 +48,19 @@ param modelStorageName string
 @description('Name of the Application Insights component.')
 param applicationInsightsName string
 
+@description('Name of the Key Vault that holds the model share key.')
+param keyVaultName string
+
+@description('Name of the secret, in that vault, that holds the model share key.')
+param modelShareKeySecretName string
+
 // Built-in role definition ids: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
 var storageBlobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' // Storage Blob Data Reader
 var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Contributor
 var storageFileDataPrivilegedContributor = '69566ab7-960f-475b-8e7c-b3118f30c6bd' // Storage File Data Privileged Contributor
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
+var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
 
 resource functionStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: functionStorageName
@@ -94,6 +103,26 @@ resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(applicationInsights.id, appPrincipalId, monitoringMetricsPublisher)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+resource modelShareKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
+  parent: keyVault
+  name: modelShareKeySecretName
+}
+
+// Scoped to the one secret, not the vault: the reference needs that secret and nothing else.
+resource appModelShareKey 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: modelShareKeySecret
+  name: guid(modelShareKeySecret.id, appPrincipalId, keyVaultSecretsUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }

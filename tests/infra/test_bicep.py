@@ -3,25 +3,33 @@ security depend on hold. The real compiler (`az bicep build`) and a what-if run 
 
 from __future__ import annotations
 
-import functools
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from pycep import BicepParser
 
-ROOT = Path(__file__).resolve().parents[2]
-INFRA = ROOT / "infra"
-BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
-MAIN = INFRA / "main.bicep"
-API = INFRA / "app" / "api.bicep"
-DATABASE = INFRA / "app" / "database.bicep"
-RBAC = INFRA / "app" / "rbac.bicep"
-STORAGE = INFRA / "core" / "storage" / "storage-account.bicep"
+from tests.infra.bicep import (
+    API,
+    BICEP_FILES,
+    DATABASE,
+    INFRA,
+    KEYVAULT,
+    MAIN,
+    RBAC,
+    ROOT,
+    STORAGE,
+    decorators,
+    main_module,
+    module_calls,
+    only,
+    parse,
+    rel,
+    resources,
+    variable,
+)
 
 ENTRY_SCRIPT = "search_function.py"
 
@@ -34,6 +42,7 @@ ROLE_IDS = {
     "Storage File Data Privileged Contributor": "69566ab7-960f-475b-8e7c-b3118f30c6bd",
     "Storage File Data Privileged Reader": "b8eda974-7b85-4f76-af95-65846b26df6d",
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
+    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
 }
 
 # The settings the search Function reads (function_app/settings.py), and what Flex Consumption rejects.
@@ -50,6 +59,7 @@ CONTRACT_SETTINGS = {
     "POSTGRES_USER",
     "POSTGRES_SSLMODE",
     "CORS_ALLOWED_ORIGINS",
+    "SEARCH_POOL_SIZE",
 }
 FLEX_REJECTS = {
     "FUNCTIONS_WORKER_RUNTIME",
@@ -64,52 +74,6 @@ SECRET_NAME = re.compile(r"PASSWORD|SECRET|ACCOUNT_?KEY|SAS_TOKEN|DATABASE_URL|C
 SECRET_NAME_ALLOWED = {"APPLICATIONINSIGHTS_CONNECTION_STRING"}
 
 
-@functools.cache
-def parse(path: Path) -> dict[str, Any]:
-    return dict(BicepParser().parse(file_path=path))
-
-
-def rel(path: Path) -> str:
-    return path.relative_to(ROOT).as_posix()
-
-
-def body(config: dict[str, Any]) -> dict[str, Any]:
-    """The resource or module body, unwrapped from a `for` loop or an `if` condition."""
-    if "loop_type" in config or "condition" in config:
-        return config["config"]
-    return config
-
-
-def resources(path: Path, type_: str) -> dict[str, dict[str, Any]]:
-    """Resources of one type declared (not `existing`) in a file, by symbolic name."""
-    return {
-        name: body(r["config"])
-        for name, r in parse(path)["resources"].items()
-        if r["type"] == type_ and not r["existing"]
-    }
-
-
-def only(path: Path, type_: str) -> dict[str, Any]:
-    found = resources(path, type_)
-    assert len(found) == 1, f"{rel(path)}: expected one {type_}, found {sorted(found)}"
-    return next(iter(found.values()))
-
-
-def module_calls(path: Path) -> Iterator[tuple[str, Path, dict[str, Any]]]:
-    for name, module in parse(path).get("modules", {}).items():
-        yield name, path.parent / module["detail"]["path"], body(module["config"]).get("params", {})
-
-
-def main_module(target: Path) -> dict[str, Any]:
-    calls = [params for _, path, params in module_calls(MAIN) if path == target]
-    assert len(calls) == 1, f"main.bicep should call {rel(target)} once"
-    return calls[0]
-
-
-def variable(path: Path, name: str) -> Any:
-    return parse(path)["variables"][name]["value"]
-
-
 def app_settings() -> dict[str, Any]:
     """The appSettings variable, after checking that the appsettings resource is built from it."""
     union = site_config("appsettings")["function"]
@@ -121,10 +85,6 @@ def app_settings() -> dict[str, Any]:
 def site_config(name: str) -> dict[str, Any]:
     by_name = {cfg["name"]: cfg for cfg in resources(API, "Microsoft.Web/sites/config").values()}
     return by_name[name]["properties"]
-
-
-def decorators(param: dict[str, Any]) -> dict[str, Any]:
-    return {d["type"]: d["argument"] for d in param["decorators"]}
 
 
 @pytest.mark.parametrize("path", BICEP_FILES, ids=rel)
@@ -164,7 +124,8 @@ def test_parameters_file_names_real_parameters_and_every_required_one() -> None:
 def test_resource_names_are_a_prefix_plus_the_unique_token() -> None:
     token = json.dumps(variable(MAIN, "token"))
     assert "unique_string" in token and "environmentName" in token
-    names = [params["name"] for _, _, params in module_calls(MAIN) if "name" in params]
+    names = [params["name"] for _, _, params in module_calls(MAIN) if isinstance(params.get("name"), str)]
+    names += [pe["name"] for pe in variable(MAIN, "privateEndpoints")]  # the endpoints module's loop
     names += [r["name"] for r in resources(MAIN, "Microsoft.ManagedIdentity/userAssignedIdentities").values()]
     assert names and all(isinstance(n, str) and n.endswith("${token}") for n in names), names
 
@@ -271,15 +232,14 @@ def test_no_credentials_in_app_settings() -> None:
         assert marker not in values
 
 
-def test_the_only_key_is_the_share_mount() -> None:
+def test_the_only_key_is_the_share_key_in_key_vault() -> None:
     uses = [rel(path) for path in BICEP_FILES for line in path.read_text().splitlines() if "listKeys" in line]
-    assert uses == [rel(API)]
-    assert "listKeys" in json.dumps(site_config("azurestorageaccounts")["models"]["accessKey"])
+    assert uses == [rel(KEYVAULT)]
+    secret = only(KEYVAULT, "Microsoft.KeyVault/vaults/secrets")
+    assert "listKeys" in json.dumps(secret["properties"]["value"])
 
 
 def test_cors_allows_only_the_web_origin() -> None:
-    cors = only(API, "Microsoft.Web/sites")["properties"]["siteConfig"]["cors"]
-    assert cors == {"allowedOrigins": "allowedOrigins", "supportCredentials": False}
     joined = app_settings()["CORS_ALLOWED_ORIGINS"]["function"]
     assert joined["type"] == "join" and joined["parameters"]["input_array"] == "allowedOrigins"
     origins = main_module(API)["allowedOrigins"]["function"]
@@ -315,6 +275,8 @@ def test_role_assignments_are_least_privilege() -> None:
         # Account scope: the user delegation key that signs result URLs cannot be granted lower.
         ("appPrincipalId", "Storage Blob Data Reader", "imageStorage"),
         ("appPrincipalId", "Monitoring Metrics Publisher", "applicationInsights"),
+        # The one secret, not the vault: the mount's Key Vault reference needs nothing else.
+        ("appPrincipalId", "Key Vault Secrets User", "modelShareKeySecret"),
         ("operatorPrincipalId", "Storage Blob Data Contributor", "imageStorage"),
         ("operatorPrincipalId", "Storage File Data Privileged Contributor", "modelStorage"),
     }

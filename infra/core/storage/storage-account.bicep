@@ -30,6 +30,12 @@ param containers array = []
 @description('SMB file shares to create, each { name: string, quotaGiB: int }.')
 param fileShares array = []
 
+@description('Whether the account refuses the public internet: default action Deny, reached from the VNet through private endpoints and from allowedIpAddresses only (main.bicep vnetEnabled).')
+param denyPublicNetwork bool = false
+
+@description('Public IPv4 addresses or CIDR ranges still admitted when denyPublicNetwork is true (an operator\'s workstation, the GPU machine that publishes bundles).')
+param allowedIpAddresses array = []
+
 @description('Days a deleted blob, container or share can still be restored.')
 @minValue(1)
 @maxValue(365)
@@ -51,10 +57,12 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    // Deny with no admitted address turns the public endpoint off altogether.
+    publicNetworkAccess: (denyPublicNetwork && empty(allowedIpAddresses)) ? 'Disabled' : 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: denyPublicNetwork ? 'Deny' : 'Allow'
+      ipRules: [for address in (denyPublicNetwork ? allowedIpAddresses : []): { value: address, action: 'Allow' }]
     }
   }
 }
