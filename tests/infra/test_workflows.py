@@ -86,3 +86,54 @@ def test_deploy_provisions_publishes_and_smoke_tests() -> None:
         assert (ROOT / "infra" / "scripts" / script).is_file()
     upload = next(s for s in steps(job) if "upload-model-share.sh" in s.get("run", ""))
     assert "inputs.model_release" in upload["if"]
+
+
+def step_index(job: dict[str, Any], found: Any) -> int:
+    matches = [i for i, step in enumerate(steps(job)) if found(step)]
+    assert len(matches) == 1, matches
+    return matches[0]
+
+
+def test_deploy_bootstraps_the_database_after_provisioning_and_before_the_code() -> None:
+    job = load("deploy.yml")["jobs"]["deploy"]
+    provision = step_index(job, lambda s: "az deployment group create" in s.get("run", ""))
+    bootstrap = step_index(job, lambda s: "infra/scripts/bootstrap-database.sh" in s.get("run", ""))
+    code = step_index(job, lambda s: s.get("uses", "").startswith("Azure/functions-action@"))
+    smoke = step_index(job, lambda s: "infra/scripts/smoke-test.sh" in s.get("run", ""))
+    assert provision < bootstrap < code < smoke
+    step = steps(job)[bootstrap]
+    assert "pip install --quiet -r requirements.txt" in step["run"]  # psycopg2 and the pins the app uses
+    # The login name is the Entra administrator's, the same variable the deployment passes as principalName.
+    assert step["env"]["OPERATOR_PRINCIPAL_NAME"] == "${{ vars.OPERATOR_PRINCIPAL_NAME }}"
+    assert "python-version" in uses(job, "actions/setup-python")[0]["with"]
+    script = (ROOT / "infra" / "scripts" / "bootstrap-database.sh").read_text()
+    assert "-m function_app.bootstrap" in script
+    assert (ROOT / "function_app" / "bootstrap.py").is_file()
+
+
+def test_the_bootstrap_firewall_rule_is_removed_even_when_the_run_fails_or_is_cancelled() -> None:
+    script = (ROOT / "infra" / "scripts" / "bootstrap-database.sh").read_text()
+    assert 'rule="bootstrap-${GITHUB_RUN_ID:-' in script
+    assert "trap remove_rule EXIT" in script and "trap 'exit 130' INT TERM" in script
+    job = load("deploy.yml")["jobs"]["deploy"]
+    cleanup = steps(job)[step_index(job, lambda s: "firewall-rule delete" in s.get("run", ""))]
+    assert cleanup["if"].startswith("${{ always()")
+    assert '--rule-name "bootstrap-$GITHUB_RUN_ID"' in cleanup["run"]
+
+
+def test_ci_installs_torch_from_the_pytorch_cpu_index() -> None:
+    job = next(
+        j for j in load("ci.yml")["jobs"].values() if any(s.get("run") == TEST_COMMAND for s in steps(j))
+    )
+    assert job["env"]["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+    assert "TORCH_INDEX_URL" in (ROOT / "dev").read_text()
+
+
+def test_azd_runs_the_bootstrap_and_the_page_on_posix_and_windows() -> None:
+    hooks = yaml.safe_load((ROOT / "azure.yaml").read_text())["hooks"]
+    for event, script in (("postprovision", "bootstrap-database.sh"), ("postdeploy", "publish-web.sh")):
+        assert set(hooks[event]) == {"posix", "windows"}, event
+        assert hooks[event]["windows"]["shell"] == "pwsh"
+        for variant in hooks[event].values():
+            assert f"infra/scripts/{script}" in variant["run"]
+    assert "AZURE_PRINCIPAL_NAME" in hooks["postprovision"]["posix"]["run"]
