@@ -56,7 +56,10 @@ class PostgresEntra:
     client_id: str | None
 
     def dsn(self) -> str:
-        return f"host={self.host} dbname={self.database} user={self.user} sslmode={self.sslmode}"
+        """The connection string, values quoted where needed: an Entra group's name may hold spaces."""
+        from psycopg2.extensions import make_dsn
+
+        return str(make_dsn(host=self.host, dbname=self.database, user=self.user, sslmode=self.sslmode))
 
 
 @dataclass(frozen=True)

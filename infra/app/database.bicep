@@ -1,7 +1,7 @@
 // Azure Database for PostgreSQL Flexible Server holding the search index (pgvector).
 // Password authentication is off: every login is a Microsoft Entra token. The operator principal
 // is the Entra administrator; the app's managed identity gets its own non-admin role afterwards
-// (infra/scripts/postgres-grant-app.sh), so no password and no admin rights reach the app.
+// (infra/scripts/bootstrap-database.sh, function_app/bootstrap.py), so no password and no admin rights reach the app.
 
 @description('Name of the server: 3-63 lowercase letters, digits and hyphens, globally unique.')
 @minLength(3)

@@ -16,7 +16,7 @@
 //   images storage     Storage Blob Data Contributor     upload images; publish web/ to $web
 //   model storage      Storage File Data Privileged Contributor
 //                                                          upload bundles and checkpoints with Entra auth
-// PostgreSQL roles are not Azure roles: see app/database.bicep and scripts/postgres-grant-app.sh.
+// PostgreSQL roles are not Azure roles: see app/database.bicep and scripts/bootstrap-database.sh.
 
 @description('Principal (object) id of the app\'s user-assigned managed identity.')
 @minLength(36)

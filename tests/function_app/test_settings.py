@@ -121,3 +121,25 @@ def test_ranking_settings() -> None:
     assert (
         Settings.from_env({"SEARCH_ANSWER_SIMILARITY": " Auto "}).search.ranking.answer_similarity == "auto"
     )
+
+
+def test_an_entra_login_with_spaces_and_quotes_survives_the_connection_string() -> None:
+    from psycopg2.extensions import parse_dsn
+
+    env = {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "MODEL_SHARE_PATH": "/mounts/models",
+        "POSTGRES_HOST": "pg.example.net",
+        "POSTGRES_DATABASE": "search",
+        "POSTGRES_USER": "Search DB Operators 'eu'",  # an Entra group's display name
+        "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+        "IMAGES_ACCOUNT_URL": "https://acct.blob.core.windows.net",
+    }
+    entra = Settings.from_env(env).database.entra
+    assert entra is not None
+    assert parse_dsn(entra.dsn()) == {
+        "host": "pg.example.net",
+        "dbname": "search",
+        "user": "Search DB Operators 'eu'",
+        "sslmode": "require",
+    }
