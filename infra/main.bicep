@@ -452,5 +452,7 @@ output POSTGRES_HOST string = database.outputs.host
 output POSTGRES_DATABASE string = database.outputs.databaseName
 output APP_IDENTITY_NAME string = identity.name
 output APP_IDENTITY_CLIENT_ID string = identity.properties.clientId
+@description('The PostgreSQL Entra administrator\'s name, which every holder of its token logs in with; the database bootstrap reads it.')
+output OPERATOR_PRINCIPAL_NAME string = principalName
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output KEY_VAULT_NAME string = keyVault.outputs.name

@@ -5,21 +5,16 @@
 # Needs az signed in as the operator (the pipeline's service principal, a member of the operator
 # group, or a VM's managed identity after `az login --identity`), Python with requirements.txt, and:
 #   POSTGRES_HOST POSTGRES_DATABASE POSTGRES_SERVER_NAME APP_IDENTITY_NAME AZURE_RESOURCE_GROUP
-#                             deployment outputs
-#   OPERATOR_PRINCIPAL_NAME   the login name: the PostgreSQL Entra administrator's own name, whoever
-#                             holds the token (docs/deploy.md, "Who logs in to PostgreSQL")
+#   OPERATOR_PRINCIPAL_NAME   deployment outputs; the last is the login name: the PostgreSQL Entra
+#                             administrator's own name, whoever holds the token (docs/deploy.md,
+#                             "Who logs in to PostgreSQL")
 # The caller's public address is admitted in the server's firewall while this runs and removed after;
 # BOOTSTRAP_ADMIT_CALLER=0 skips that where the address is admitted already.
 set -euo pipefail
 : "${POSTGRES_HOST:?set POSTGRES_HOST (a deployment output)}"
 : "${POSTGRES_DATABASE:?set POSTGRES_DATABASE (a deployment output)}"
 : "${APP_IDENTITY_NAME:?set APP_IDENTITY_NAME (a deployment output)}"
-if [ -z "${OPERATOR_PRINCIPAL_NAME:-}" ]; then # an input of the deployment, not one of its outputs
-  echo "bootstrap: set OPERATOR_PRINCIPAL_NAME to the PostgreSQL Entra administrator's name: a group's" \
-    "display name (also for its members and their managed identities), a user's principal name, or a" \
-    "managed identity's name; az postgres flexible-server microsoft-entra-admin list shows it" >&2
-  exit 1
-fi
+: "${OPERATOR_PRINCIPAL_NAME:?set OPERATOR_PRINCIPAL_NAME (a deployment output: the PostgreSQL Entra administrator name)}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 python=${PYTHON:-python3}
 [ -z "${PYTHON:-}" ] && [ -x "$root/.venv/bin/python" ] && python=$root/.venv/bin/python # ./dev setup's

@@ -3,10 +3,13 @@ OpenID Connect, never with a stored secret."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.infra.bicep import MAIN, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -103,12 +106,27 @@ def test_deploy_bootstraps_the_database_after_provisioning_and_before_the_code()
     assert provision < bootstrap < code < smoke
     step = steps(job)[bootstrap]
     assert "pip install --quiet -r requirements.txt" in step["run"]  # psycopg2 and the pins the app uses
-    # The login name is the Entra administrator's, the same variable the deployment passes as principalName.
-    assert step["env"]["OPERATOR_PRINCIPAL_NAME"] == "${{ vars.OPERATOR_PRINCIPAL_NAME }}"
+    # The login name is the Entra administrator's: main.bicep's output of principalName, exported with
+    # the other outputs, not a second copy of the variable that could differ from it.
+    assert "OPERATOR_PRINCIPAL_NAME" not in step.get("env", {})
+    assert parse(MAIN)["outputs"]["OPERATOR_PRINCIPAL_NAME"]["value"] == "principalName"
     assert "python-version" in uses(job, "actions/setup-python")[0]["with"]
     script = (ROOT / "infra" / "scripts" / "bootstrap-database.sh").read_text()
     assert "-m function_app.bootstrap" in script
     assert (ROOT / "function_app" / "bootstrap.py").is_file()
+
+
+def test_deploy_passes_every_parameter_without_a_safe_default() -> None:
+    job = load("deploy.yml")["jobs"]["deploy"]
+    step = steps(job)[step_index(job, lambda s: "jq -n" in s.get("run", ""))]
+    passed = set(re.findall(r"(\w+): \{value: \$", step["run"]))
+    declared = parse(MAIN)["parameters"]
+    assert passed <= set(declared), passed - set(declared)
+    required = {name for name, p in declared.items() if p["default"] is None}
+    # A redeployment without them would quietly reset a setting made once: the alert receiver, the
+    # network mode and who may still reach the share in it.
+    chosen_per_deployment = {"alertEmail", "vnetEnabled", "operatorIpAddresses"}
+    assert required | chosen_per_deployment <= passed, (required | chosen_per_deployment) - passed
 
 
 def test_the_bootstrap_firewall_rule_is_removed_even_when_the_run_fails_or_is_cancelled() -> None:
