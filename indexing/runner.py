@@ -12,21 +12,30 @@ from __future__ import annotations
 import logging
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 from core.bundle import BundleError, SearchBundle, load_bundle
 from core.images import ImageStore
-from indexing.mapper import Mapper, Models
+from indexing.mapper import Mapped, Mapper, Models
 from indexing.plan import Plan, plan_run, remove_unlisted
 from indexing.read import DecodedBatch, Reader
 from indexing.refit import FitOptions, refit
 from indexing.report import RunSummary, SkipLog, progress
 from indexing.write import Writer
 
-__all__ = ["IndexOptions", "Models", "Pipeline", "active_bundle", "pipeline", "run_index"]
+__all__ = [
+    "IndexOptions",
+    "MapEngine",
+    "Models",
+    "Pipeline",
+    "active_bundle",
+    "mapper_factory",
+    "pipeline",
+    "run_index",
+]
 
 log = logging.getLogger(__name__)
 PERMANENT_SKIPS = frozenset({"empty", "undecodable", "too_large", "invalid_name"})
@@ -34,6 +43,12 @@ PERMANENT_SKIPS = frozenset({"empty", "undecodable", "too_large", "invalid_name"
 AfterBatch = Callable[[int], None]
 # The mapper into a run's space: (encoder folder, active bundle or None on a first run) -> Mapper.
 MapperFactory = Callable[[Path, SearchBundle | None], Mapper]
+# Where the map stages run: (spool, encoder folder, active bundle or None, source location, summary) ->
+# each batch's decoded images (pixels may be left out) and rows. None in a Pipeline: this process, with
+# its reader's DataLoader workers and its mapper; ``ray_engine.RayEngine``: a Ray cluster.
+MapEngine = Callable[
+    [Path, Path, SearchBundle | None, str, RunSummary], Iterator[tuple[DecodedBatch, Mapped]]
+]
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,17 @@ class Pipeline:
     share: Path  # the model share: the active bundle is read from it, a new one published to it
     encoder_dir: Path  # the encoder of a first run; later runs use the active bundle's
     after_batch: AfterBatch | None = None  # called with the batch number once a batch is stored
+    engine: MapEngine | None = None  # None: the map stages run in this process
+
+
+def mapper_factory(models: Models, options: IndexOptions) -> MapperFactory:
+    """``models``' mapper with the run's beam search settings, into the space a run finds."""
+    return partial(
+        models.mapper,
+        beam_size=options.beam_size,
+        max_length=options.max_length,
+        captions_per_image=options.captions_per_image,
+    )
 
 
 def pipeline(
@@ -72,13 +98,7 @@ def pipeline(
 ) -> Pipeline:
     """The standard pipeline: DataLoader workers preprocessing for ``models``' captioner, its mapper."""
     reader = Reader(open_source, models.preprocess, options.batch_size, options.workers)
-    mapper = partial(
-        models.mapper,
-        beam_size=options.beam_size,
-        max_length=options.max_length,
-        captions_per_image=options.captions_per_image,
-    )
-    return Pipeline(reader, mapper, writer, share, encoder_dir, after_batch)
+    return Pipeline(reader, mapper_factory(models, options), writer, share, encoder_dir, after_batch)
 
 
 def active_bundle(writer: Writer, share: Path) -> SearchBundle | None:
@@ -124,8 +144,9 @@ def run_index(run: Pipeline, options: IndexOptions) -> RunSummary:
                 plan.pending,
             )
             if plan.pending:
-                mapper = run.mapper(encoder_dir, bundle)
-                _map_pending(run, mapper, plan, source.location, options.show_progress, summary, skip_log)
+                engine = run.engine or partial(_map_here, run)
+                batches = engine(plan.spool, encoder_dir, bundle, source.location, summary)
+                _store_mapped(run, batches, plan, options.show_progress, summary, skip_log)
         writer.clear_listings()
         if bundle is None:
             if writer.count_catalog():
@@ -139,27 +160,38 @@ def run_index(run: Pipeline, options: IndexOptions) -> RunSummary:
     return summary
 
 
-def _map_pending(
+def _map_here(
     run: Pipeline,
-    mapper: Mapper,
-    plan: Plan,
+    spool: Path,
+    encoder_dir: Path,
+    bundle: SearchBundle | None,
     location: str,
-    show_progress: bool,
     summary: RunSummary,
-    skip_log: SkipLog,
-) -> None:
-    """Read, map and write the planned images batch by batch."""
-    bar = progress(plan.pending, "caption", enabled=show_progress)
-    batches = run.reader.batches(plan.spool)
-    number = 0
+) -> Iterator[tuple[DecodedBatch, Mapped]]:
+    """The local engine: the reader's DataLoader workers decode, this process maps."""
+    mapper = run.mapper(encoder_dir, bundle)
+    batches = run.reader.batches(spool)
     while True:
         with summary.timed("wait for decode"):
             decoded: DecodedBatch | None = next(batches, None)
         if decoded is None:
-            break
+            return
         summary.seconds["read (workers)"] += decoded.read_seconds
         summary.seconds["decode (workers)"] += decoded.decode_seconds
-        mapped = mapper.map(decoded, location, summary)
+        yield decoded, mapper.map(decoded, location, summary)
+
+
+def _store_mapped(
+    run: Pipeline,
+    batches: Iterator[tuple[DecodedBatch, Mapped]],
+    plan: Plan,
+    show_progress: bool,
+    summary: RunSummary,
+    skip_log: SkipLog,
+) -> None:
+    """Write the mapped batches as they come, one writer call (one transaction) each."""
+    bar = progress(plan.pending, "caption", enabled=show_progress)
+    for number, (decoded, mapped) in enumerate(batches, start=1):
         permanent = [s for s in decoded.skips if s.reason in PERMANENT_SKIPS]
         with summary.timed("store"):
             run.writer.store_batch(mapped.rows, permanent, mapped.index_rows)
@@ -167,7 +199,6 @@ def _map_pending(
             skip_log.add(skip)
         summary.indexed += len(decoded.items)
         bar.update(len(decoded.items) + len(decoded.skips))
-        number += 1
         if run.after_batch is not None:
             run.after_batch(number)
     bar.close()
