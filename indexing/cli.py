@@ -87,6 +87,7 @@ def cmd_index(settings: IndexSettings, args: argparse.Namespace) -> Any:
         settings,
         Path(checkpoint),
         options,
+        engine=args.engine or settings.engine,
         device=args.device,
         threads=args.threads,
         db_attempts=args.db_attempts,
@@ -99,6 +100,7 @@ def index_images(
     checkpoint: Path,
     options: Any,
     *,
+    engine: str = "local",
     device: str | None = None,
     threads: int | None = None,
     db_attempts: int = 6,
@@ -106,16 +108,19 @@ def index_images(
 ) -> Any:
     """Caption and index the configured collection with ``checkpoint``; returns the run's summary.
 
-    The one entry point of an indexing run, for this command line and for the demo.
+    The one entry point of an indexing run, for this command line and for the demo. ``engine``:
+    "local" maps in this process, "ray" on the Ray cluster at ``settings.ray_address``.
     """
     from indexing import loaders
     from indexing.prune import remove_unpublished
-    from indexing.runner import Models, pipeline, run_index
+    from indexing.recipe import ModelRecipe
+    from indexing.runner import pipeline, run_index
     from indexing.write import PostgresWriter
 
     if not checkpoint.is_file():
         raise SettingsError(f"captioner checkpoint not found: {checkpoint}")
-    picked = loaders.pick_device(device or settings.device)
+    wanted = device or settings.device
+    picked = wanted if engine == "ray" else loaders.pick_device(wanted)  # "auto": each actor's own
     threads = settings.threads if threads is None else threads
     if threads:
         import torch
@@ -124,23 +129,35 @@ def index_images(
     log.info("captioning on %s with %s; skipped files are logged to %s", picked, checkpoint, options.skip_log)
     encoder_dir = _encoder_dir(settings)
     db = _database(settings, db_attempts, db_first_delay)
-    captioner = loaders.captioner(checkpoint, picked)
-    run_models = Models(
-        captioner,
-        loaders.checkpoint_id(checkpoint),
-        partial(loaders.onnx_encoder, threads=threads or None),
-        loaders.tagger(captioner.config.backbone),
-        settings.tag_weight,
-    )
+    recipe = ModelRecipe(checkpoint, picked, threads or None, settings.tag_weight)
     source = partial(open_images, settings.images)
     try:
         removed = remove_unpublished(db, settings.model_share)  # under the writer lock ``db`` now holds
-        run = pipeline(source, PostgresWriter(db), settings.model_share, encoder_dir, run_models, options)
+        writer = PostgresWriter(db)
+        if engine == "ray":
+            from indexing.ray_engine import ray_pipeline
+
+            ray = _ray_options(settings, wanted)
+            run = ray_pipeline(source, writer, settings.model_share, encoder_dir, recipe, options, ray)
+        else:
+            run = pipeline(source, writer, settings.model_share, encoder_dir, recipe.load(), options)
         summary = run_index(run, options)
     finally:
         db.close()
     summary.removed_unpublished = removed
     return summary
+
+
+def _ray_options(settings: IndexSettings, device: str) -> Any:
+    """The Ray cluster at RAY_ADDRESS and its actors (a GPU each where the device is CUDA)."""
+    from indexing.ray_engine import RayOptions
+
+    return RayOptions(
+        address=settings.ray_address,
+        actors=settings.ray_actors,
+        actor_cpus=settings.ray_actor_cpus,
+        actor_gpus=1.0 if device.startswith("cuda") else 0.0,
+    )
 
 
 def cmd_refit(settings: IndexSettings, args: argparse.Namespace) -> Any:
@@ -232,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument(
         "--max-length", type=int, help="longest caption in words (default INDEX_MAX_LENGTH, 20)"
+    )
+    index.add_argument(
+        "--engine", choices=["local", "ray"], help="where the map stages run (default INDEX_ENGINE, local)"
     )
     index.add_argument("--threads", type=int, help="torch/ONNX threads (default INDEX_THREADS, 0: theirs)")
     index.add_argument(

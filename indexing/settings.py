@@ -1,9 +1,10 @@
 """Settings of the indexing commands, read from the environment once, at start-up.
 
 The shared parts (model share, database, image store, strategy) come from core/settings.py, so they
-mean the same as for the search API; the indexer adds CAPTIONER_CHECKPOINT, ENCODER_DIR and the INDEX_*
-tuning knobs. SEARCH_STRATEGY names the vector index the indexer builds (hnsw or ivfflat; none for
-clusters and exact). A missing or malformed setting fails at start-up naming the variable.
+mean the same as for the search API; the indexer adds CAPTIONER_CHECKPOINT, ENCODER_DIR, the INDEX_*
+tuning knobs, and where the map stages run (INDEX_ENGINE local or ray; RAY_ADDRESS, INDEX_RAY_*).
+SEARCH_STRATEGY names the vector index the indexer builds (hnsw or ivfflat; none for clusters and
+exact). A missing or malformed setting fails at start-up naming the variable.
 Command-line flags override the tuning knobs.
 """
 
@@ -25,7 +26,9 @@ from core.settings import (
 from core.vector_index import Strategy
 from indexing.tagging.tagger import DEFAULT_TAG_WEIGHT
 
-__all__ = ["IndexSettings", "SettingsError"]
+__all__ = ["ENGINES", "IndexSettings", "SettingsError"]
+
+ENGINES = ("local", "ray")  # where the map stages run: this process, or a Ray cluster (ray_engine.py)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ class IndexSettings:
     threads: int  # torch and ONNX Runtime threads in the main process; 0 = their defaults
     log_dir: Path
     tag_weight: float = DEFAULT_TAG_WEIGHT  # of an image's tags against its captions in its embedding
+    engine: str = "local"  # one of ENGINES
+    ray_address: str | None = None  # None: a Ray started on this machine for the run
+    ray_actors: int = 2  # model actors, each holding the models once
+    ray_actor_cpus: float = 1.0  # CPUs each model actor holds (decode tasks hold a quarter each)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IndexSettings:
@@ -68,4 +75,14 @@ class IndexSettings:
             threads=integer("INDEX_THREADS", 0, 0, 1024),
             log_dir=Path(text("INDEX_LOG_DIR", str(LOCAL_DATA / "index-logs")) or ""),
             tag_weight=reader.number("INDEX_TAG_WEIGHT", DEFAULT_TAG_WEIGHT, 0.0, 1.0),
+            engine=_engine(text("INDEX_ENGINE", "local") or "local"),
+            ray_address=text("RAY_ADDRESS"),
+            ray_actors=integer("INDEX_RAY_ACTORS", 2, 1, 4096),
+            ray_actor_cpus=reader.number("INDEX_RAY_ACTOR_CPUS", 1.0, 0.0, 1024.0),
         )
+
+
+def _engine(value: str) -> str:
+    if value not in ENGINES:
+        raise SettingsError(f"INDEX_ENGINE must be one of {', '.join(ENGINES)}, got {value!r}")
+    return value
