@@ -1,0 +1,282 @@
+"""The Ray engine on a real two-node Ray cluster (two `ray start` processes on this machine): the catalog
+it builds is the local engine's, and a worker node killed mid-run changes nothing."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.images import LocalFolderStore
+from indexing.memory import MemoryWriter
+from indexing.ray_engine import RayOptions, ray_pipeline
+from indexing.recipe import ModelRecipe
+from indexing.report import RunSummary
+from indexing.runner import AfterBatch, IndexOptions, pipeline, run_index
+from indexing.settings import IndexSettings, SettingsError
+from tests.conftest import PROJECT_ROOT
+from tests.indexing.conftest import quiet_options
+from tests.indexing.pipeline_helpers import write_broken_files
+from training.synthetic import make_shapes
+
+pytest.importorskip("ray")
+
+IMAGES = 120
+EMBEDDING_TOLERANCE = 1e-5  # per component of a unit-length embedding
+RAY = str(Path(sys.executable).with_name("ray"))
+OBJECT_STORE = 200 * 2**20  # bytes of /dev/shm per node; a batch of decoded shapes is a few hundred KB
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"ray start exited with {process.returncode}:\n{tail}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"no Ray head on port {port} after {timeout} s")
+
+
+@dataclass
+class RayCluster:
+    address: str
+    head: subprocess.Popen[bytes]
+    worker: subprocess.Popen[bytes]
+    logs: Path
+
+    def kill_worker_node(self) -> None:
+        """SIGKILL the worker node's whole process group: its raylet, object store and workers."""
+        _kill_group(self.worker, signal.SIGKILL)
+
+
+def _start_node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    ports = ["--dashboard-agent-listen-port", "--dashboard-agent-grpc-port", "--metrics-export-port"]
+    ports += ["--runtime-env-agent-port", "--node-manager-port", "--object-manager-port"]
+    own_ports = [str(part) for flag in ports for part in (flag, _free_port())]
+    with log.open("wb") as out:  # one process group per node, so that a node can be killed whole
+        return subprocess.Popen(
+            [
+                RAY,
+                "start",
+                "--block",
+                "--num-cpus",
+                "1",
+                "--object-store-memory",
+                str(OBJECT_STORE),
+                *own_ports,
+                *args,
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _kill_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
+
+
+def _wait_for_nodes(address: str, count: int, timeout: float) -> None:
+    import ray
+
+    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+    try:
+        deadline = time.monotonic() + timeout
+        while sum(node["Alive"] for node in ray.nodes()) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fewer than {count} Ray nodes alive after {timeout} s")
+            time.sleep(0.2)
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    """A head node and a worker node, one CPU each, as separate `ray start` process groups."""
+    temp = Path(tempfile.mkdtemp(prefix="ray-"))  # short: Ray's socket paths must fit in 107 bytes
+    # Without token authentication: a driver reads RAY_AUTH_MODE once, when ray is imported, and this
+    # test's cluster lives for a minute on this machine; a real cluster keeps Ray's default (tokens).
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(PROJECT_ROOT)}
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    head_args = ["--head", "--port", str(port), "--temp-dir", str(temp), "--include-dashboard=false"]
+    head_args += ["--dashboard-port", str(_free_port())]  # its minimal head listens all the same
+    head = _start_node(
+        head_args,
+        temp / "head.log",
+        env,
+    )
+    worker: subprocess.Popen[bytes] | None = None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_AUTH_MODE", "disabled")
+        try:
+            _wait_for_port(port, head, temp / "head.log", timeout=60)
+            worker = _start_node(["--address", address], temp / "worker.log", env)
+            _wait_for_nodes(address, 2, timeout=60)
+            yield RayCluster(address, head, worker, temp)
+        finally:  # SIGKILL: a graceful stop drains for up to 30 s, and nothing here needs keeping
+            for process in (worker, head):
+                if process is not None:
+                    _kill_group(process, signal.SIGKILL)
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    images = tmp_path_factory.mktemp("ray-images")
+    make_shapes(images, IMAGES)
+    return images, write_broken_files(images)
+
+
+def _index(
+    images: Path,
+    share: Path,
+    recipe: ModelRecipe,
+    encoder_dir: Path,
+    options: IndexOptions,
+    ray: RayOptions | None,
+    after_batch: AfterBatch | None = None,
+) -> tuple[MemoryWriter, RunSummary, float]:
+    writer = MemoryWriter()
+    source = partial(LocalFolderStore, images)
+    if ray is None:
+        run = pipeline(source, writer, share, encoder_dir, recipe.load(), options, after_batch)
+    else:
+        run = ray_pipeline(source, writer, share, encoder_dir, recipe, options, ray, after_batch)
+    started = time.perf_counter()
+    summary = run_index(run, options)
+    return writer, summary, time.perf_counter() - started
+
+
+def _assert_same_catalog(ray: MemoryWriter, local: MemoryWriter) -> None:
+    assert sorted(ray.catalog) == sorted(local.catalog) and len(local.catalog) == IMAGES
+    for image_id, expected in local.catalog.items():
+        found = ray.catalog[image_id]
+        assert (found.name, found.caption, found.alternatives, found.tags, found.etag) == (
+            expected.name,
+            expected.caption,
+            expected.alternatives,
+            expected.tags,
+            expected.etag,
+        )
+        assert np.abs(found.embedding - expected.embedding).max() <= EMBEDDING_TOLERANCE
+    assert {i: (s.name, s.reason) for i, (_, s) in ray.skipped.items()} == {
+        i: (s.name, s.reason) for i, (_, s) in local.skipped.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def local_index(
+    shapes: tuple[Path, dict[str, str]],
+    tiny_checkpoint: Path,
+    encoder_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> MemoryWriter:
+    writer, summary, seconds = _index(
+        shapes[0],
+        tmp_path_factory.mktemp("local-share"),
+        ModelRecipe(tiny_checkpoint, threads=1),
+        encoder_dir,
+        quiet_options(),
+        None,
+    )
+    print(f"local engine: {summary.indexed} images in {seconds:.1f} s")
+    return writer
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"INDEX_ENGINE": "spark"}, r"INDEX_ENGINE must be one of local, ray, got 'spark'"),
+        ({"INDEX_RAY_ACTORS": "0"}, r"INDEX_RAY_ACTORS must be between 1 and 4096, got 0"),
+    ],
+)
+def test_engine_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        IndexSettings.from_env(env)
+
+
+def test_the_engine_is_local_unless_asked() -> None:
+    assert IndexSettings.from_env({}).engine == "local"
+    ray = IndexSettings.from_env({"INDEX_ENGINE": "ray", "RAY_ADDRESS": "head:6379"})
+    assert (ray.engine, ray.ray_address, ray.ray_actors) == ("ray", "head:6379", 2)
+
+
+RAY_OPTIONS = RayOptions(actors=2, actor_cpus=0.75, decode_cpus=0.25)  # one actor per one-CPU node
+
+
+IndexOnRay = Callable[[AfterBatch | None], tuple[MemoryWriter, RunSummary, float]]
+
+
+@pytest.fixture
+def index_on_ray(
+    ray_cluster: RayCluster,
+    shapes: tuple[Path, dict[str, str]],
+    tiny_checkpoint: Path,
+    encoder_dir: Path,
+    tmp_path: Path,
+) -> IndexOnRay:
+    """A run over ``shapes`` on the cluster, as the local reference's but for the engine."""
+    recipe, ray = ModelRecipe(tiny_checkpoint, threads=1), replace(RAY_OPTIONS, address=ray_cluster.address)
+    return partial(_index, shapes[0], tmp_path / "share", recipe, encoder_dir, quiet_options(), ray)
+
+
+@pytest.mark.slow
+def test_the_ray_engine_on_two_nodes_builds_the_local_engines_catalog(
+    index_on_ray: IndexOnRay, shapes: tuple[Path, dict[str, str]], local_index: MemoryWriter
+) -> None:
+    writer, summary, seconds = index_on_ray(None)
+    print(f"ray engine, two nodes: {summary.indexed} images in {seconds:.1f} s")
+    assert summary.indexed == IMAGES and summary.seen == IMAGES + len(shapes[1])
+    assert dict(summary.skipped) == {"empty": 1, "too_large": 1, "undecodable": 2}
+    _assert_same_catalog(writer, local_index)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_worker_node_killed_mid_run_changes_nothing(
+    index_on_ray: IndexOnRay, ray_cluster: RayCluster, local_index: MemoryWriter
+) -> None:
+    """Last in this file: the cluster keeps one node afterwards."""
+
+    def kill_after_three(number: int) -> None:
+        if number == 3:
+            ray_cluster.kill_worker_node()
+
+    writer, summary, seconds = index_on_ray(kill_after_three)
+    print(f"ray engine, worker node killed after 3 batches: {summary.indexed} images in {seconds:.1f} s")
+    assert ray_cluster.worker.poll() is not None  # the node really died mid-run
+    assert summary.indexed == IMAGES
+    _assert_same_catalog(writer, local_index)
