@@ -39,6 +39,11 @@ def run_demo(host: str, port: int, rebuild: bool, max_images: int) -> None:
         version = current_version(settings.model_share) if corpus else None
     except BundleError:
         version = None
+    if version is not None and indexed_rows(settings, version) == 0:
+        # The bundle is on the share but its rows are not in this database: a new embedded
+        # PostgreSQL data folder (a new server major version), or a database emptied by hand.
+        print(f"the database holds no rows of the demo's bundle {version}: indexing again", flush=True)
+        corpus = None
     if corpus is None or version is None:
         print("building the demo (first run only; a few minutes on 2 idle cores) ...", flush=True)
         try:
@@ -49,6 +54,23 @@ def run_demo(host: str, port: int, rebuild: bool, max_images: int) -> None:
             ) from None
     print(f"demo corpus: {corpus.source} drawings in {corpus.images_dir}", flush=True)
     serve(_with_images(settings, corpus), host, port)
+
+
+def indexed_rows(settings: Settings, version: str) -> int:
+    """Rows of ``version`` in the configured database; 0 when it cannot be read."""
+    from core.connect import database_connector
+    from function_app.index_reader import count_images
+
+    try:
+        conn = database_connector(settings.database)()
+    except Exception:  # any failure to connect: the index must be built
+        return 0
+    try:
+        return count_images(conn, version)
+    except Exception:  # e.g. no schema yet
+        return 0
+    finally:
+        conn.close()
 
 
 def serve_existing(host: str, port: int) -> None:
