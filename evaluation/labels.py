@@ -15,8 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from core.space import normalize_rows
 from core.tags import ImageTags
-from training.data import ImageRecord
+from core.text_encoder import OnnxSentenceEncoder
+from indexing.stages import encode_groups
+from training.data import ImageRecord, load_karpathy
 
 log = logging.getLogger(__name__)
 LABEL_CLASSES = 5  # the class names that make an image's label text
@@ -63,17 +66,12 @@ def _run(
     import torch
     from tqdm import tqdm
 
-    from indexing.tagging.tags import softmax
-    from training.backbones import imagenet_head
+    from indexing import loaders
     from training.caption import load_captioner
     from training.images import load_image
 
     captioner = load_captioner(checkpoint, "cpu")
-    try:
-        head = imagenet_head(captioner.config.backbone)
-    except ValueError as exc:
-        log.info("no labels-only baseline: %s", exc)
-        head = None
+    tagger = loaders.tagger(captioner.config.backbone)  # None: no ImageNet head, no labels-only baseline
     captions: dict[str, list[tuple[str, float]]] = {}
     chunks = []
     bar = tqdm(total=len(images), desc="caption + classify", unit="img")
@@ -81,15 +79,34 @@ def _run(
         batch = images[start : start + batch_size]
         pixels = torch.stack([captioner.preprocess(load_image(root / r.path)) for r in batch])  # (B, 3, S, S)
         features = captioner.encode(pixels)  # (B, P, E)
-        if head is not None:
-            with torch.no_grad():
-                chunks.append(softmax(head(features.mean(dim=1)).numpy()))  # (B, 1000)
+        if tagger is not None:
+            chunks.append(tagger.probabilities(features))  # (B, 1000), as the indexer's tagger sees it
         results = captioner.caption_features(features, beam_size=beam_size, max_length=20)
         for record, result in zip(batch, results, strict=True):
             captions[record.image_id] = [(result.text, result.score), *result.alternatives]
         bar.update(len(batch))
     bar.close()
     return captions, np.concatenate(chunks) if chunks else None
+
+
+def describe_split(
+    checkpoint: Path, dataset: Path, split: str, encoder: OnnxSentenceEncoder, cache: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(caption embeddings (N, D), class probabilities (N, 1000), query embeddings (N, D)) of a split.
+
+    Captions and classes from ``caption_and_classify`` (one backbone pass, cached in ``cache``);
+    the captions are embedded as the indexer does: the top 5 beams' probability-weighted mean.
+    """
+    records = [r for r in load_karpathy(dataset) if r.split == split]
+    beams, probabilities = caption_and_classify(checkpoint, records, dataset.parent, 5, cache)
+    if probabilities is None:
+        raise ValueError(f"{checkpoint}: its backbone has no ImageNet head: nothing to compare")
+    top = [beams[r.image_id][:5] for r in records]
+    captions = encode_groups(
+        encoder, [[text for text, _ in b] for b in top], scores=[[score for _, score in b] for b in top]
+    )
+    queries = normalize_rows(encoder.encode([" ".join(r.captions[0]) for r in records]))
+    return captions, probabilities, queries
 
 
 def image_tags(probabilities: np.ndarray, image_ids: Sequence[str]) -> dict[str, ImageTags]:

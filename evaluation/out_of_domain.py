@@ -14,16 +14,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image
 
-from core.space import beam_weights, normalize_rows
+from core.space import normalize_rows
 from core.text_encoder import OnnxSentenceEncoder
-from indexing.tagging.tags import TagOptions, image_tags, softmax, tags_text
+from evaluation.labels import describe_split, label_texts
+from indexing.tagging.tags import TagOptions, image_tags, tags_text
 from indexing.tagging.vocabulary import load_vocabulary
-from training.backbones import imagenet_head
-from training.caption import load_captioner
-from training.data import load_karpathy
 
 KS = (1, 5, 10)
 
@@ -43,31 +39,15 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=Path(".data/tuxpaint/dataset.json"))
     parser.add_argument("--encoder-dir", type=Path, default=Path(".data/cache/minilm-onnx"))
     parser.add_argument("--split", default="val", choices=("val", "test"))
+    parser.add_argument("--cache", type=Path, default=Path(".data/tag-mix"), help="captions and classes")
     args = parser.parse_args()
-    records = [r for r in load_karpathy(args.dataset) if r.split == args.split]
-    captioner = load_captioner(args.checkpoint)
-    head = imagenet_head(captioner.config.backbone)
     encoder = OnnxSentenceEncoder(args.encoder_dir)
     vocabulary = load_vocabulary()
-    caption_vectors, probabilities = [], []
-    for start in range(0, len(records), 32):
-        batch = records[start : start + 32]
-        pixels = torch.stack(
-            [captioner.preprocess(Image.open(args.dataset.parent / r.path).convert("RGB")) for r in batch]
-        )
-        features = captioner.encode(pixels)  # (B, P, E)
-        with torch.no_grad():
-            probabilities.append(softmax(head(features.mean(dim=1)).numpy()))
-        for result in captioner.caption_features(features, beam_size=5, max_length=20):
-            beams = [(result.text, result.score), *result.alternatives[:4]]
-            weights = beam_weights(np.array([score for _, score in beams]))
-            embedded = normalize_rows(encoder.encode([text for text, _ in beams]))
-            caption_vectors.append((weights[:, None] * embedded).sum(axis=0))
-    probs = np.concatenate(probabilities)  # (N, 1000)
-    captions = normalize_rows(np.array(caption_vectors))
-    queries = normalize_rows(encoder.encode([" ".join(r.captions[0]) for r in records]))
-    top_names = [", ".join(vocabulary[j].names[0] for j in np.argsort(-p)[:5]) for p in probs]
-    print(f"| {args.split}, {len(records)} pictures | R@1 | R@5 | R@10 |\n|---|---|---|---|")
+    cache = args.cache / f"{args.dataset.parent.name}-{args.split}"
+    captions, probs, queries = describe_split(args.checkpoint, args.dataset, args.split, encoder, cache)
+    ids = [str(i) for i in range(len(probs))]
+    top_names = [texts[0] for texts in label_texts(probs, ids).values()]
+    print(f"| {args.split}, {len(probs)} pictures | R@1 | R@5 | R@10 |\n|---|---|---|---|")
     rows = {
         "labels only: top-5 ImageNet class names": normalize_rows(encoder.encode(top_names)),
         "captions (the checkpoint)": captions,

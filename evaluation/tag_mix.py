@@ -15,45 +15,17 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image
 
-from core.space import normalize_rows
 from core.text_encoder import OnnxSentenceEncoder
+from evaluation.labels import describe_split
 from evaluation.out_of_domain import recall
-from indexing import loaders
-from indexing.stages import Captions, encode_images, mix_tags
-from indexing.tagging.tagger import DEFAULT_TAG_OPTIONS, Tagger
+from indexing.stages import mix_tags
+from indexing.tagging.tagger import DEFAULT_TAG_OPTIONS
 from indexing.tagging.tags import TagOptions, image_tags
-from training.caption import Captioner
-from training.data import load_karpathy
+from indexing.tagging.vocabulary import load_vocabulary
 
 WEIGHTS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0)
 TAG_SETTINGS = (TagOptions(3, 5), TagOptions(5, 5), TagOptions(5, 6), TagOptions(5, 7), TagOptions(5, 6, 0.1))
-
-
-def describe(
-    dataset: Path, split: str, captioner: Captioner, tagger: Tagger, encoder: OnnxSentenceEncoder
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(caption embeddings (N, D), class probabilities (N, 1000), query embeddings (N, D)) of a split."""
-    records = [r for r in load_karpathy(dataset) if r.split == split]
-    captions, probabilities = [], []
-    for start in range(0, len(records), 32):
-        batch = records[start : start + 32]
-        # captioner.preprocess composites transparency on white, as the indexer's decoder does.
-        pixels = torch.stack([captioner.preprocess(Image.open(dataset.parent / r.path)) for r in batch])
-        features = captioner.encode(pixels)  # (B, P, E)
-        probabilities.append(tagger.probabilities(features))
-        results = captioner.caption_features(features, beam_size=5, max_length=20)
-        found = Captions(
-            [r.text for r in results],
-            np.array([r.score for r in results], dtype=np.float32),
-            [[text for text, _ in r.alternatives[:4]] for r in results],
-            [[score for _, score in r.alternatives[:4]] for r in results],
-        )
-        captions.append(encode_images(encoder, found))
-    queries = normalize_rows(encoder.encode([" ".join(r.captions[0]) for r in records]))
-    return np.concatenate(captions), np.concatenate(probabilities), queries
 
 
 def main() -> None:
@@ -65,13 +37,16 @@ def main() -> None:
     parser.add_argument("--encoder-dir", type=Path, default=Path(".data/cache/minilm-onnx"))
     parser.add_argument("--split", default="val", choices=("val", "test"))
     parser.add_argument("--all-options", action="store_true", help="also the other tag options tried")
+    parser.add_argument("--cache", type=Path, default=Path(".data/tag-mix"), help="captions and classes")
     args = parser.parse_args()
-    captioner = loaders.captioner(args.checkpoint, "cpu")
-    tagger = loaders.tagger(captioner.config.backbone)
-    if tagger is None:
-        raise SystemExit(f"backbone {captioner.config.backbone} has no ImageNet head: nothing to compare")
+    vocabulary = load_vocabulary()
     encoder = OnnxSentenceEncoder(args.encoder_dir)
-    sets = {path.parent.name: describe(path, args.split, captioner, tagger, encoder) for path in args.dataset}
+    sets = {
+        path.parent.name: describe_split(
+            args.checkpoint, path, args.split, encoder, args.cache / f"{path.parent.name}-{args.split}"
+        )
+        for path in args.dataset
+    }
     names = list(sets)
     header = " | ".join(f"{name} R@1/5/10" for name in names)
     print(f"| tags | weight | {header} | mean R@10 |\n|---|---|" + "---|" * (len(names) + 1))
@@ -81,7 +56,7 @@ def main() -> None:
             for captions, probabilities, queries in sets.values():
                 tags = [
                     [(t.text, t.confidence) for t in image]
-                    for image in image_tags(probabilities, tagger.vocabulary, options)
+                    for image in image_tags(probabilities, vocabulary, options)
                 ]
                 scores = recall(queries, mix_tags(captions, encoder, tags, weight))
                 cells.append("/".join(f"{s:.3f}" for s in scores))
