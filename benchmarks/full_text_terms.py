@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from core.bundle import current_version
-from function_app.index_reader import CAPTION_TERMS, QUERY_LEXEMES_CTE
+from function_app.index_reader import IMAGE_TERMS, QUERY_LEXEMES_CTE
 
 CAPTIONS_ONLY = "to_tsvector('english'::regconfig, caption || ' ' || alternatives)"
 QUERIES = ("a red flower", "a cat on a chair", "an old car", "a map of the world", "a smiling sun")
@@ -55,7 +55,7 @@ def main() -> None:
         ids = [row[0] for row in cur.fetchall()]
         systems = {
             "captions only (before tags)": ranks_sql(CAPTIONS_ONLY),
-            "captions and tags": ranks_sql(CAPTION_TERMS),
+            "captions and tags": ranks_sql(IMAGE_TERMS),
         }
         times: dict[str, list[float]] = {name: [] for name in systems}
         for i in range(args.rounds):

@@ -28,7 +28,7 @@ from core.vector_index import Strategy
 from evaluation.metrics import merge_rows
 from function_app.bundles import LoadedBundle, PinnedBundle
 from function_app.index_reader import (
-    CAPTION_TERMS,
+    IMAGE_TERMS,
     QUERY_LEXEMES_CTE,
     IndexedImage,
     SearchPlan,
@@ -54,9 +54,9 @@ _TEXT_SEARCH = (
     QUERY_LEXEMES_CTE
     + f""", matches AS (
     SELECT image_id, name, caption, alternatives, tags, embedding,
-        ts_rank_cd({CAPTION_TERMS}, q.query, 32) AS rank
+        ts_rank_cd({IMAGE_TERMS}, q.query, 32) AS rank
     FROM images, q
-    WHERE bundle_version = %(version)s AND q.query IS NOT NULL AND {CAPTION_TERMS} @@ q.query
+    WHERE bundle_version = %(version)s AND q.query IS NOT NULL AND {IMAGE_TERMS} @@ q.query
     ORDER BY rank DESC, image_id
     LIMIT %(k)s
 )

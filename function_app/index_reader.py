@@ -60,7 +60,7 @@ WITH q AS (
     FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
 )"""
 # An image's searchable text: every caption it has and the words of its tags (core/tags.py).
-CAPTION_TERMS = (
+IMAGE_TERMS = (
     "(to_tsvector('english'::regconfig, caption || ' ' || alternatives) "
     "|| jsonb_to_tsvector('english'::regconfig, tags, '[\"string\"]'))"
 )
@@ -70,7 +70,7 @@ CAPTION_TERMS = (
 _TEXT_RANKS = (
     QUERY_LEXEMES_CTE
     + f""", candidates AS (
-    SELECT image_id, {CAPTION_TERMS} AS terms
+    SELECT image_id, {IMAGE_TERMS} AS terms
     FROM images
     WHERE bundle_version = %(version)s AND image_id = ANY(%(ids)s)
 )
