@@ -24,6 +24,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ class SearchBundle:
         corpus = self.manifest.get("corpus")
         return int(corpus.get("rows", 0)) if isinstance(corpus, dict) else 0
 
-    @property
+    @cached_property  # read on every query: parsed once per loaded bundle
     def gate(self) -> Gate | None:
         """The answer gate calibrated when the bundle was published; None for bundles published before
         calibration (load_bundle has checked that a recorded one is well-formed and has its probes)."""
