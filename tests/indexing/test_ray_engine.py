@@ -40,10 +40,17 @@ RAY = str(Path(sys.executable).with_name("ray"))
 OBJECT_STORE = 200 * 2**20  # bytes of /dev/shm per node; a batch of decoded shapes is a few hundred KB
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: every socket stays bound until all are chosen, since a port
+    released at once may be handed out again by the next bind (two Ray components then collide)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
@@ -71,10 +78,20 @@ class RayCluster:
         _kill_group(self.worker, signal.SIGKILL)
 
 
-def _start_node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    ports = ["--dashboard-agent-listen-port", "--dashboard-agent-grpc-port", "--metrics-export-port"]
-    ports += ["--runtime-env-agent-port", "--node-manager-port", "--object-manager-port"]
-    own_ports = [str(part) for flag in ports for part in (flag, _free_port())]
+NODE_PORT_FLAGS = (
+    "--dashboard-agent-listen-port",
+    "--dashboard-agent-grpc-port",
+    "--metrics-export-port",
+    "--runtime-env-agent-port",
+    "--node-manager-port",
+    "--object-manager-port",
+)
+
+
+def _start_node(args: list[str], ports: list[int], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    own_ports = [
+        str(part) for flag, port in zip(NODE_PORT_FLAGS, ports, strict=True) for part in (flag, port)
+    ]
     with log.open("wb") as out:  # one process group per node, so that a node can be killed whole
         return subprocess.Popen(
             [
@@ -129,21 +146,19 @@ def ray_cluster() -> Iterator[RayCluster]:
     # test's cluster lives for a minute on this machine; a real cluster keeps Ray's default (tokens).
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(PROJECT_ROOT)}
     env["RAY_USAGE_STATS_ENABLED"] = "0"
-    port = _free_port()
+    # Every port of both nodes chosen at once, so that no two components are given the same one.
+    port, dashboard, *node_ports = _free_ports(2 + 2 * len(NODE_PORT_FLAGS))
+    head_ports, worker_ports = node_ports[: len(NODE_PORT_FLAGS)], node_ports[len(NODE_PORT_FLAGS) :]
     address = f"127.0.0.1:{port}"
     head_args = ["--head", "--port", str(port), "--temp-dir", str(temp), "--include-dashboard=false"]
-    head_args += ["--dashboard-port", str(_free_port())]  # its minimal head listens all the same
-    head = _start_node(
-        head_args,
-        temp / "head.log",
-        env,
-    )
+    head_args += ["--dashboard-port", str(dashboard)]  # its minimal head listens all the same
+    head = _start_node(head_args, head_ports, temp / "head.log", env)
     worker: subprocess.Popen[bytes] | None = None
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_AUTH_MODE", "disabled")
         try:
             _wait_for_port(port, head, temp / "head.log", timeout=60)
-            worker = _start_node(["--address", address], temp / "worker.log", env)
+            worker = _start_node(["--address", address], worker_ports, temp / "worker.log", env)
             _wait_for_nodes(address, 2, timeout=60)
             yield RayCluster(address, head, worker, temp)
         finally:  # SIGKILL: a graceful stop drains for up to 30 s, and nothing here needs keeping
