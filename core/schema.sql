@@ -25,6 +25,11 @@ ALTER TABLE images ADD COLUMN IF NOT EXISTS alternatives text NOT NULL DEFAULT '
 -- The image's tags (indexing/tagging/) as [[word, confidence], ...], names before generic words (core/tags.py);
 -- their words join the captions in the full-text match.
 ALTER TABLE images ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]';
+-- When the picture was taken (indexing/taken.py): EXIF DateTimeOriginal, else the file's or blob's
+-- modification time, as `taken_from` says ('exif' or 'modified'; '' and NULL: indexed before this).
+-- Search filters and sorts on it (function_app/filters.py).
+ALTER TABLE images ADD COLUMN IF NOT EXISTS taken timestamptz;
+ALTER TABLE images ADD COLUMN IF NOT EXISTS taken_from text NOT NULL DEFAULT '';
 
 CREATE TABLE IF NOT EXISTS clusters (
     bundle_version text    NOT NULL,
@@ -52,6 +57,8 @@ CREATE TABLE IF NOT EXISTS catalog (
 );
 ALTER TABLE catalog ADD COLUMN IF NOT EXISTS alternatives text NOT NULL DEFAULT '';
 ALTER TABLE catalog ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]';  -- as images.tags
+ALTER TABLE catalog ADD COLUMN IF NOT EXISTS taken timestamptz;  -- as images.taken
+ALTER TABLE catalog ADD COLUMN IF NOT EXISTS taken_from text NOT NULL DEFAULT '';
 
 CREATE INDEX IF NOT EXISTS catalog_location_idx ON catalog (location, name);
 -- No query read the catalog's full-text GIN index, and every catalog merge paid to maintain it; search

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from indexing.copy_binary import Column, encode_copy
 
 _CATALOG_COLUMNS = (
     "image_id, location, name, etag, caption, alternatives, score, captioner, encoder, embedding, tags"
+    ", taken, taken_from"
 )
 _CREATE_STAGING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS catalog_staging (LIKE catalog INCLUDING DEFAULTS) "
@@ -26,6 +28,7 @@ _MERGE = (
     f"INSERT INTO catalog ({_CATALOG_COLUMNS}) SELECT {_CATALOG_COLUMNS} FROM catalog_staging "
     "ON CONFLICT (image_id) DO UPDATE SET caption = EXCLUDED.caption, alternatives = EXCLUDED.alternatives, "
     "score = EXCLUDED.score, tags = EXCLUDED.tags, "
+    "taken = EXCLUDED.taken, taken_from = EXCLUDED.taken_from, "
     "captioner = EXCLUDED.captioner, encoder = EXCLUDED.encoder, embedding = EXCLUDED.embedding"
 )
 # Images of a location that the run `run` did not list are gone from the source (or changed: new etag).
@@ -55,9 +58,21 @@ class CatalogBatch:
     encoder: str
     embeddings: np.ndarray  # (N, D) full-dimension embeddings: captions mixed with tags (stages.py)
     tags: Sequence[str] | None = None  # per image, its tags as stored JSON (core/tags.py); None: none
+    taken: Sequence[datetime | None] | None = None  # per image, when it was taken (indexing/taken.py)
+    taken_from: Sequence[str] | None = None  # per image, "exif" or "modified"
 
     def __len__(self) -> int:
         return len(self.image_ids)
+
+
+def taken_columns(
+    taken: Sequence[datetime | None] | None, taken_from: Sequence[str] | None, rows: int
+) -> list[Column]:
+    """The taken and taken_from COPY columns of ``rows`` rows; missing ones NULL and ''."""
+    return [
+        Column("timestamptz", list(taken) if taken else [None] * rows),
+        Column("text", list(taken_from) if taken_from else [""] * rows),
+    ]
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,7 @@ def write_catalog(conn: Connection, batch: CatalogBatch) -> int:
             Column("text", [batch.encoder] * n),
             Column("vector", np.asarray(batch.embeddings, dtype=np.float32)),
             Column("jsonb", batch.tags if batch.tags is not None else ["[]"] * n),
+            *taken_columns(batch.taken, batch.taken_from, n),
         ]
     )
     with conn.cursor() as cur:
@@ -175,13 +191,16 @@ class CatalogPage:
     captioners: list[str]
     embeddings: np.ndarray  # (N, D)
     tags: list[str]  # per row, its tags as stored JSON (core/tags.py)
+    taken: list[datetime | None] = field(default_factory=list)  # per row; empty: unknown for all
+    taken_from: list[str] = field(default_factory=list)
 
 
 def read_page(conn: Connection, after: str, limit: int) -> CatalogPage:
     """Up to ``limit`` catalog rows with image_id > ``after``, in image_id order (keyset pagination)."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT image_id, name, caption, alternatives, captioner, embedding, tags::text FROM catalog "
+            "SELECT image_id, name, caption, alternatives, captioner, embedding, tags::text, "
+            "taken, taken_from FROM catalog "
             "WHERE image_id > %s ORDER BY image_id LIMIT %s",
             (after, limit),
         )
@@ -196,6 +215,8 @@ def read_page(conn: Connection, after: str, limit: int) -> CatalogPage:
         [r[4] for r in rows],
         np.stack([r[5].to_numpy() for r in rows]).astype(np.float32),
         [r[6] for r in rows],
+        [r[7] for r in rows],
+        [r[8] for r in rows],
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from itertools import chain, repeat
 from typing import Literal
 
@@ -18,8 +19,10 @@ import numpy as np
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 TRAILER = struct.pack("!h", -1)
-Kind = Literal["text", "jsonb", "int4", "float4", "vector"]
+Kind = Literal["text", "jsonb", "int4", "float4", "vector", "timestamptz"]
 JSONB_VERSION = b"\x01"  # jsonb's binary format: this byte, then the JSON text
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # timestamptz's binary format: int8 microseconds since this
+NULL_FIELD = struct.pack("!i", -1)
 
 
 @dataclass(frozen=True)
@@ -27,12 +30,24 @@ class Column:
     """One column of a batch: ``values`` is a sequence of str (text, jsonb) or an array (N,) or (N, d)."""
 
     kind: Kind
-    values: Sequence[str] | np.ndarray
+    values: Sequence[str] | np.ndarray | Sequence[datetime | None]
 
 
 def _text_fields(values: Sequence[str], prefix: bytes = b"") -> list[bytes]:
     encoded = [prefix + value.encode("utf-8") for value in values]
     return [struct.pack("!i", len(b)) + b for b in encoded]
+
+
+def _timestamp_fields(values: Sequence[datetime | None]) -> list[bytes]:
+    """Aware datetimes as int8 microseconds since 2000-01-01 UTC; None as NULL."""
+    fields = []
+    for value in values:
+        if value is None:
+            fields.append(NULL_FIELD)
+        else:
+            micros = (value - PG_EPOCH) // timedelta(microseconds=1)
+            fields.append(struct.pack("!iq", 8, micros))
+    return fields
 
 
 def _fixed_fields(column: Column, rows: int) -> list[bytes]:
@@ -67,6 +82,8 @@ def encode_copy(columns: Sequence[Column]) -> bytes:
             fields.append(_text_fields(column.values))  # type: ignore[arg-type]
         elif column.kind == "jsonb":
             fields.append(_text_fields(column.values, JSONB_VERSION))  # type: ignore[arg-type]
+        elif column.kind == "timestamptz":
+            fields.append(_timestamp_fields(column.values))  # type: ignore[arg-type]
         else:
             fields.append(_fixed_fields(column, rows))
     count = struct.pack("!h", len(columns))

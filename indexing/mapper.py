@@ -66,6 +66,8 @@ class Mapper:
         alternatives = [join_captions(others) for others in captions.alternatives]
         stored_tags = [tags_json(image) for image in tags]
         items = decoded.items
+        taken = [t.at for t in decoded.taken] or None
+        taken_from: list[str] | None = [t.source for t in decoded.taken] or None
         rows = CatalogBatch(
             location,
             [i.image_id for i in items],
@@ -78,6 +80,8 @@ class Mapper:
             self.encoder_name,
             embeddings,
             stored_tags,
+            taken,
+            taken_from,
         )
         if self.bundle is None:
             return Mapped(rows, None)
@@ -95,6 +99,8 @@ class Mapper:
             [self.captioner_id] * len(items),
             alternatives,
             stored_tags,
+            taken,
+            taken_from,
         )
         return Mapped(rows, index_rows)
 

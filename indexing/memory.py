@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
@@ -29,6 +30,8 @@ class CatalogEntry:
     encoder: str
     embedding: np.ndarray  # (D,)
     tags: str = "[]"  # stored JSON (core/tags.py)
+    taken: datetime | None = None  # when the picture was taken (indexing/taken.py)
+    taken_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class IndexEntry:
     cluster_id: int
     captioner: str
     tags: str = "[]"
+    taken: datetime | None = None
+    taken_from: str = ""
 
 
 @dataclass
@@ -89,6 +94,8 @@ class MemoryWriter:
                 rows.encoder,
                 np.asarray(rows.embeddings[i], dtype=np.float32),
                 rows.tags[i] if rows.tags is not None else "[]",
+                rows.taken[i] if rows.taken else None,
+                rows.taken_from[i] if rows.taken_from else "",
             )
         for skip in skips:
             self.skipped[skip.image_id] = (rows.location, skip)
@@ -125,6 +132,8 @@ class MemoryWriter:
             [e.captioner for e in entries],
             np.stack([e.embedding for e in entries]),  # (N, D)
             [e.tags for e in entries],
+            [e.taken for e in entries],
+            [e.taken_from for e in entries],
         )
 
     def insert_version_rows(self, batch: RowBatch) -> int:
@@ -157,4 +166,6 @@ class MemoryWriter:
                 int(batch.cluster_ids[i]),
                 batch.captioners[i],
                 tags[i],
+                batch.taken[i] if batch.taken else None,
+                batch.taken_from[i] if batch.taken_from else "",
             )

@@ -96,7 +96,7 @@ def _plan_chunk(
                 Skip(image_id, ref.name, failed[image_id], "skipped by an earlier run"), earlier=True
             )
             continue
-        out.write(WorkItem(image_id, ref.name, ref.etag).to_line())
+        out.write(WorkItem(image_id, ref.name, ref.etag, ref.last_modified.isoformat()).to_line())
         pending += 1
     return pending
 

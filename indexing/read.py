@@ -13,7 +13,8 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,6 +25,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from core.images import ImageNotFound, ImageStore, ImageStoreUnavailable
 from indexing.catalog import Skip
 from indexing.report import printable_name
+from indexing.taken import Taken, taken_of
 
 _BYTES_IO_REPR = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>")
 
@@ -33,14 +35,18 @@ class WorkItem:
     image_id: str
     name: str
     etag: str
+    modified: str = ""  # the store's last-modified time, ISO 8601: when the picture was taken without EXIF
 
     def to_line(self) -> str:
-        return json.dumps([self.image_id, self.name, self.etag]) + "\n"
+        return json.dumps([self.image_id, self.name, self.etag, self.modified]) + "\n"
 
     @classmethod
     def from_line(cls, line: str) -> WorkItem:
-        image_id, name, etag = json.loads(line)
-        return cls(image_id, name, etag)
+        return cls(*json.loads(line))
+
+    def modified_at(self) -> datetime:
+        """The last-modified time as an aware datetime; the epoch when the listing gave none."""
+        return datetime.fromisoformat(self.modified) if self.modified else datetime.fromtimestamp(0, UTC)
 
 
 # What the captioner expects of a decoded image: (3, S, S) at its size and normalisation
@@ -55,6 +61,7 @@ class DecodedBatch:
     skips: list[Skip]
     read_seconds: float  # summed over the images of the batch, in the workers
     decode_seconds: float
+    taken: list[Taken] = field(default_factory=list)  # per item: EXIF DateTimeOriginal, else modified
 
 
 class DecodeFailure(ValueError):
@@ -79,10 +86,14 @@ def decode_image(data: bytes, name: str) -> Image.Image:
         raise DecodeFailure(reason, f"{name}: {message}") from None
 
 
-def read_item(
-    store: ImageStore, item: WorkItem, prep: Preprocess
-) -> tuple[torch.Tensor | Skip, float, float]:
-    """(3, S, S) tensor or the Skip saying why not; plus seconds spent reading and decoding."""
+@dataclass(frozen=True)
+class Decoded:
+    pixels: torch.Tensor  # (3, S, S)
+    taken: Taken
+
+
+def read_item(store: ImageStore, item: WorkItem, prep: Preprocess) -> tuple[Decoded | Skip, float, float]:
+    """The decoded image or the Skip saying why not; plus seconds spent reading and decoding."""
     shown = printable_name(item.name)
     if shown != item.name:  # the database and the URLs of search results hold names as UTF-8 text
         detail = f"{shown}: the file name is not valid UTF-8; rename the file to index it"
@@ -103,10 +114,11 @@ def read_item(
             read,
             time.perf_counter() - started - read,
         )
-    return pixels, read, time.perf_counter() - started - read
+    decoded = Decoded(pixels, taken_of(data, item.modified_at()))
+    return decoded, read, time.perf_counter() - started - read
 
 
-class SpoolDataset(IterableDataset[tuple[WorkItem, torch.Tensor | Skip, float, float]]):
+class SpoolDataset(IterableDataset[tuple[WorkItem, Decoded | Skip, float, float]]):
     """The spool file's items, each worker taking every n-th line; each item read and decoded."""
 
     def __init__(self, spool: Path, open_store: Callable[[], ImageStore], prep: Preprocess) -> None:
@@ -114,7 +126,7 @@ class SpoolDataset(IterableDataset[tuple[WorkItem, torch.Tensor | Skip, float, f
         self.open_store = open_store
         self.prep = prep
 
-    def __iter__(self) -> Iterator[tuple[WorkItem, torch.Tensor | Skip, float, float]]:
+    def __iter__(self) -> Iterator[tuple[WorkItem, Decoded | Skip, float, float]]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         store = self.open_store()  # one client per worker: connections are not shared across a fork
@@ -125,16 +137,18 @@ class SpoolDataset(IterableDataset[tuple[WorkItem, torch.Tensor | Skip, float, f
                     yield (item, *read_item(store, item, self.prep))
 
 
-def collate(samples: Sequence[tuple[WorkItem, torch.Tensor | Skip, float, float]]) -> DecodedBatch:
-    items, tensors, skips = [], [], []
+def collate(samples: Sequence[tuple[WorkItem, Decoded | Skip, float, float]]) -> DecodedBatch:
+    items, tensors, skips, taken = [], [], [], []
     for item, result, _, _ in samples:
         if isinstance(result, Skip):
             skips.append(result)
         else:
             items.append(item)
-            tensors.append(result)
+            tensors.append(result.pixels)
+            taken.append(result.taken)
     pixels = torch.stack(tensors) if tensors else torch.zeros((0, 3, 1, 1))  # (B, 3, S, S)
-    return DecodedBatch(pixels, items, skips, sum(s[2] for s in samples), sum(s[3] for s in samples))
+    seconds = sum(s[2] for s in samples), sum(s[3] for s in samples)
+    return DecodedBatch(pixels, items, skips, *seconds, taken)
 
 
 def make_loader(

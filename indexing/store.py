@@ -11,14 +11,19 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
 from core.database import Connection
 from core.vector_index import drop_vector_indexes
+from indexing.catalog import taken_columns
 from indexing.copy_binary import Column, encode_copy
 
-_COLUMNS = "bundle_version, image_id, name, caption, alternatives, embedding, cluster_id, captioner, tags"
+_COLUMNS = (
+    "bundle_version, image_id, name, caption, alternatives, embedding, cluster_id, captioner, tags"
+    ", taken, taken_from"
+)
 _COPY_IMAGES = f"COPY images ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 _COPY_STAGING = f"COPY images_staging ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 _CREATE_STAGING = (
@@ -30,6 +35,7 @@ _MERGE_STAGING = (
     "ON CONFLICT (bundle_version, image_id) DO UPDATE SET "
     "name = EXCLUDED.name, caption = EXCLUDED.caption, alternatives = EXCLUDED.alternatives, "
     "embedding = EXCLUDED.embedding, tags = EXCLUDED.tags, "
+    "taken = EXCLUDED.taken, taken_from = EXCLUDED.taken_from, "
     "cluster_id = EXCLUDED.cluster_id, captioner = EXCLUDED.captioner, updated_at = now()"
 )
 
@@ -47,6 +53,8 @@ class RowBatch:
     captioners: Sequence[str]
     alternatives: Sequence[str] | None = None  # per row, other captions one per line; None: none
     tags: Sequence[str] | None = None  # per row, its tags as stored JSON (core/tags.py); None: none
+    taken: Sequence[datetime | None] | None = None  # per row, when it was taken; None: unknown
+    taken_from: Sequence[str] | None = None  # per row, "exif" or "modified"
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -63,6 +71,7 @@ class RowBatch:
                 Column("int4", np.asarray(self.cluster_ids, dtype=np.int32)),
                 Column("text", self.captioners),
                 Column("jsonb", self.tags if self.tags is not None else ["[]"] * len(self)),
+                *taken_columns(self.taken, self.taken_from, len(self)),
             ]
         )
 

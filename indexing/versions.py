@@ -14,6 +14,7 @@ import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -60,6 +61,8 @@ class CaptionedImage:
     # Length-normalised log-probabilities of the caption and each alternative; empty: weigh them equally.
     scores: tuple[float, ...] = ()
     tags: ImageTags = ()  # (word, confidence), names before generic words (indexing/tagging/)
+    taken: datetime | None = None  # when the picture was taken (indexing/taken.py); None: unknown
+    taken_from: str = ""  # "exif" or "modified"
 
 
 class RowSource(Protocol):
@@ -113,6 +116,8 @@ class ImageRows:
                 [image.captioner for image in page],
                 self._embeddings[start : start + len(page)],
                 [tags_json(image.tags) for image in page],
+                [image.taken for image in page],
+                [image.taken_from for image in page],
             )
 
 
@@ -174,6 +179,8 @@ def write_version(
             page.captioners,
             page.alternatives,
             page.tags,
+            page.taken,
+            page.taken_from,
         )
         with summary.timed("store"):
             written += writer.insert_version_rows(batch)
