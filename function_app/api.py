@@ -21,11 +21,18 @@ from starlette.routing import Match
 from core.images.base import IMAGE_EXTENSIONS
 from core.settings import PROJECT_ROOT
 from function_app import openapi
-from function_app.errors import InvalidRequest, ServiceUnavailable
+from function_app.errors import InvalidRequest, NotFound, ServiceUnavailable
 from function_app.middleware import BodyLimit, HeadAsGet, SecurityHeaders, UnexpectedErrors
 from function_app.planner import MAX_NPROBE
-from function_app.request_input import check_parameters, check_query_text, parse_int, parse_json_body
-from function_app.service import SearchResult, SearchService
+from function_app.request_input import (
+    SIMILAR_PARAMETERS,
+    check_parameters,
+    check_query_text,
+    parse_image_id,
+    parse_int,
+    parse_json_body,
+)
+from function_app.service import SearchResult, SearchService, SimilarResult
 from function_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,6 +85,16 @@ def _result_json(result: SearchResult, base_url: str) -> dict[str, Any]:
     }
 
 
+def _similar_json(result: SimilarResult, base_url: str) -> dict[str, Any]:
+    """The shape of a search's answer, without ``query`` and with the ``source`` image."""
+    hits = [result.source, *result.hits]
+    shaped = SearchResult("", result.k, result.strategy, result.nprobe, result.bundle_version, hits)
+    body = _result_json(shaped, base_url) | {"timing_ms": result.timing_ms}
+    del body["query"]
+    source, *others = body["results"]
+    return {"source": source, **body, "results": others}
+
+
 def create_api(
     settings: Settings, service_factory: Callable[[Settings], SearchService] | None = None
 ) -> FastAPI:
@@ -114,6 +131,10 @@ def create_api(
     @api.exception_handler(InvalidRequest)
     async def invalid_request(_: Request, exc: InvalidRequest) -> JSONResponse:
         return error_response(400, str(exc))
+
+    @api.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return error_response(404, str(exc))
 
     @api.exception_handler(ServiceUnavailable)
     async def unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:
@@ -164,6 +185,22 @@ def create_api(
         from starlette.concurrency import run_in_threadpool
 
         return await run_in_threadpool(run_search, payload, request)
+
+    @api.get(
+        "/api/similar",
+        summary="Images like one in the index, by its stored caption embedding",
+        responses=openapi.similar_responses(),
+        openapi_extra={"parameters": openapi.similar_parameters(search)},
+    )
+    def similar_get(request: Request) -> JSONResponse:
+        params = request.query_params
+        check_parameters([key for key, _ in params.multi_items()], SIMILAR_PARAMETERS)
+        image_id = parse_image_id(params.get("id"))
+        k = parse_int("k", params.get("k"), search.default_k, 1, search.max_k)
+        nprobe = parse_int("nprobe", params.get("nprobe"), None, 1, MAX_NPROBE)
+        assert k is not None
+        result = service().similar(image_id, k, nprobe)
+        return JSONResponse(_similar_json(result, str(request.base_url).rstrip("/")))
 
     @api.get(
         "/api/health",

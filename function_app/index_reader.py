@@ -33,6 +33,7 @@ __all__ = [
     "count_images",
     "indexed_image",
     "search_index",
+    "stored_image",
     "text_ranks",
 ]
 
@@ -42,6 +43,13 @@ FROM images
 WHERE bundle_version = %(version)s AND cluster_id = ANY(%(clusters)s)
 ORDER BY embedding <=> %(query)s
 LIMIT %(k)s
+"""
+
+# One image of a version with its own stored vector: the query of "more like this" (similar.py).
+_STORED_IMAGE = """
+SELECT image_id, name, caption, alternatives, tags, 1.0 AS similarity, embedding
+FROM images
+WHERE bundle_version = %(version)s AND image_id = %(id)s
 """
 
 _EXACT_SEARCH = """
@@ -127,6 +135,16 @@ def search_index(
                 assert_never(plan.strategy)
         rows = cur.fetchall()
     return [indexed_image(row) for row in rows]
+
+
+def stored_image(conn: Connection, version: str, image_id: str) -> tuple[IndexedImage, np.ndarray] | None:
+    """Image ``image_id`` of ``version`` and its stored (d,) unit vector, or None if it has no such row."""
+    with conn.cursor() as cur:
+        cur.execute(_STORED_IMAGE, {"version": version, "id": image_id})
+        row = cur.fetchone()
+    if row is None:
+        return None
+    return indexed_image(row[:-1]), row[-1].to_numpy().astype(np.float32)  # a pgvector Vector
 
 
 def text_ranks(conn: Connection, version: str, text: str, image_ids: Sequence[str]) -> dict[str, float]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from core.images.base import IMAGE_EXTENSIONS
 from core.vector_index import Strategy
 from function_app.planner import MAX_NPROBE
+from function_app.request_input import MAX_IMAGE_ID_CHARS, SIMILAR_PARAMETERS
 from function_app.settings import SearchSettings
 
 
@@ -63,6 +64,25 @@ class SearchResponse(BaseModel):
     bundle_version: str
     results: list[Hit] = Field(description="at most k, best first; fewer when nothing else matches well")
     timing_ms: Timing
+
+
+class SimilarTiming(BaseModel):
+    lookup: float = Field(description="reading the source image's stored vector")
+    database: float = Field(description="ranking the others")
+    total: float
+
+
+class SimilarResponse(BaseModel):
+    source: Hit = Field(description="the image asked about (score and similarity 1)")
+    k: int
+    strategy: Strategy = Field(description="how the rows were ranked")
+    nprobe: int | None = Field(description="clusters or lists probed (clusters, ivfflat), else null")
+    bundle_version: str
+    results: list[Hit] = Field(
+        description="k images, most similar first, the source excluded; score and similarity are the "
+        "cosine of their caption embeddings with the source's, text_match is false"
+    )
+    timing_ms: SimilarTiming
 
 
 class HealthGate(BaseModel):
@@ -125,6 +145,28 @@ def search_responses(*, body: bool) -> dict[int | str, dict[str, Any]]:
         responses[408] = _error("the body did not arrive within the read timeout")
         responses[413] = _error("the body is over the size limit")
     return responses
+
+
+def similar_responses() -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"model": SimilarResponse, "description": "the images most like the given one"},
+        400: _error("a malformed request; the message says what is allowed"),
+        404: _error("no image with that id in the active index"),
+        503: _error("no bundle, a broken bundle, or the database is down or too slow", headers=RETRY_AFTER),
+    }
+
+
+def similar_parameters(search: SearchSettings) -> list[dict[str, Any]]:
+    """The query parameters of GET /api/similar: an image's id, and k and nprobe as for a search."""
+    image_id = {
+        "name": "id",
+        "in": "query",
+        "required": True,
+        "description": "the id of an image in the index, as a search result gives it",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IMAGE_ID_CHARS},
+    }
+    shared = [p for p in search_parameters(search) if p["name"] in SIMILAR_PARAMETERS]
+    return [image_id, *shared]
 
 
 def health_responses() -> dict[int | str, dict[str, Any]]:

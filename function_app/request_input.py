@@ -15,6 +15,8 @@ from typing import Any
 from function_app.errors import InvalidRequest
 
 SEARCH_PARAMETERS = ("q", "k", "nprobe")
+SIMILAR_PARAMETERS = ("id", "k", "nprobe")
+MAX_IMAGE_ID_CHARS = 128  # ids are 32 hex digits (indexing/plan.py image_identity); room for others
 MAX_JSON_DEPTH = 32
 MAX_INTEGER_DIGITS = 20
 
@@ -65,15 +67,31 @@ def check_query_text(raw: Any) -> None:
         raise InvalidRequest("query must not be empty")
 
 
-def check_parameters(names: list[str]) -> None:
-    """Only the search parameters, each at most once."""
-    unknown = sorted(set(names) - set(SEARCH_PARAMETERS))
+def check_parameters(names: list[str], allowed: tuple[str, ...] = SEARCH_PARAMETERS) -> None:
+    """Only the ``allowed`` parameters (by default the search's), each at most once."""
+    unknown = sorted(set(names) - set(allowed))
     if unknown:
         shown = ", ".join(ascii(n)[1:-1] if _has_surrogate(n) else n for n in unknown)
-        raise InvalidRequest(f"unknown parameter(s): {shown}; allowed: {', '.join(SEARCH_PARAMETERS)}")
+        raise InvalidRequest(f"unknown parameter(s): {shown}; allowed: {', '.join(allowed)}")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise InvalidRequest(f"parameter(s) given more than once: {', '.join(repeated)}")
+
+
+def parse_image_id(raw: str | None) -> str:
+    """The ``id`` of /api/similar: present, at most MAX_IMAGE_ID_CHARS long, printable Unicode."""
+    if not raw:
+        raise InvalidRequest("missing image id: pass a result's id as id, e.g. /api/similar?id=3f2a…&k=10")
+    if len(raw) > MAX_IMAGE_ID_CHARS:
+        limit = MAX_IMAGE_ID_CHARS
+        raise InvalidRequest(f"image id is too long: {len(raw)} characters, the limit is {limit}")
+    for char in raw:
+        category, code = unicodedata.category(char), f"U+{ord(char):04X}"
+        if category == "Cs":
+            raise InvalidRequest(f"image id must be valid Unicode: it contains a lone surrogate {code}")
+        if category == "Cc":
+            raise InvalidRequest(f"image id must not contain control characters: it contains {code}")
+    return raw
 
 
 def parse_json_body(body: bytes) -> dict[str, Any]:

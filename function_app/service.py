@@ -13,10 +13,11 @@ from core.tags import ImageTags
 from core.vector_index import Strategy
 from function_app.bundles import BundleSource
 from function_app.errors import InvalidRequest, ServiceUnavailable
-from function_app.index_reader import count_images
+from function_app.index_reader import IndexedImage, count_images
 from function_app.planner import PlanOptions, choose_strategy, plan_search
 from function_app.ranking import RankingOptions, rank_images
 from function_app.settings import SearchSettings
+from function_app.similar import find_neighbours
 from function_app.version_facts import RECHECK_SECONDS, VersionFactsCache
 
 
@@ -41,6 +42,17 @@ class SearchResult:
     nprobe: int | None  # clusters or lists probed (clusters, ivfflat), else None
     bundle_version: str
     hits: list[SearchHit]
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SimilarResult:
+    source: SearchHit  # the image the others are similar to
+    k: int
+    strategy: Strategy
+    nprobe: int | None
+    bundle_version: str
+    hits: list[SearchHit]  # nearest first, the source excluded; score and similarity are the cosine
     timing_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -152,6 +164,48 @@ class SearchService:
                 "database": round((known - projected + queried - planned) * 1000, 2),
                 "total": round((finished - started) * 1000, 2),
             },
+        )
+
+    def similar(
+        self, image_id: str, k: int, nprobe: int | None = None, *, plan: PlanOptions | None = None
+    ) -> SimilarResult:
+        """Top ``k`` images of the active version by cosine similarity to its image ``image_id`` (its
+        stored vector), the image itself excluded; NotFound when the version has no such image."""
+        if not 1 <= k <= self.max_k:
+            raise InvalidRequest(f"k must be between 1 and {self.max_k}, got {k}")
+        options = self.plan if plan is None else plan
+        probes = options.nprobe if nprobe is None else nprobe
+        if probes < 1:
+            raise InvalidRequest(f"nprobe must be at least 1, got {probes}")
+        started = time.perf_counter()
+        bundle = self._bundles.get().bundle
+        try:
+            with self._pool.connection() as conn:
+                facts = self._facts.facts(conn, bundle.version, options)
+                found = find_neighbours(
+                    conn,
+                    bundle.version,
+                    image_id,
+                    k,
+                    lambda vector: plan_search(options, facts, vector, bundle.centroids, probes),
+                )
+        except DatabaseUnavailable as exc:
+            raise ServiceUnavailable(f"the search database is unavailable: {exc}") from exc
+
+        def hit(image: IndexedImage) -> SearchHit:
+            cosine, url = round(image.similarity, 4), self._images.url(image.name)
+            described = (image.image_id, image.name, image.caption, image.alternatives)
+            return SearchHit(*described, cosine, cosine, False, url, image.tags)
+
+        routed = found.plan.strategy in (Strategy.CLUSTERS, Strategy.IVFFLAT)
+        return SimilarResult(
+            source=hit(found.source),
+            k=k,
+            strategy=found.plan.strategy,
+            nprobe=min(found.plan.probes, bundle.cluster_count) if routed else None,
+            bundle_version=bundle.version,
+            hits=[hit(image) for image in found.images],
+            timing_ms={**found.timing_ms, "total": round((time.perf_counter() - started) * 1000, 2)},
         )
 
     def strategy_in_use(self) -> Strategy:
