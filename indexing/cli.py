@@ -4,6 +4,7 @@ python -m indexing.cli index    # caption new images, remove deleted ones (first
 python -m indexing.cli refit    # re-fit PCA and K-means on the whole catalog, swap in the new bundle
 python -m indexing.cli status   # what the index holds
 python -m indexing.cli prune    # remove rows and bundles of inactive versions
+python -m indexing.cli drain-queue  # index once per batch of blob events from the queue (indexing/drain.py)
 """
 
 from __future__ import annotations
@@ -210,6 +211,15 @@ def cmd_status(settings: IndexSettings, args: argparse.Namespace) -> dict[str, A
     return report
 
 
+def cmd_drain_queue(settings: IndexSettings, args: argparse.Namespace) -> dict[str, Any]:
+    from indexing.drain import drain_configured_queue
+
+    # Every index option drain-queue does not take keeps the index command's default (the settings').
+    given = {key: value for key, value in vars(args).items() if value is not None}
+    index_args = argparse.Namespace(**{**vars(build_parser().parse_args(["index"])), **given})
+    return drain_configured_queue(settings, partial(cmd_index, settings, index_args)).to_dict()
+
+
 def cmd_prune(settings: IndexSettings, args: argparse.Namespace) -> dict[str, Any]:
     from indexing.prune import prune_versions
 
@@ -260,7 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument(
         "--allow-empty-source", action="store_true", help="let an empty listing delete every indexed image"
     )
-    for sub in (index, command("refit", "re-fit PCA and K-means on the catalog and swap in the new bundle")):
+    drain = command(
+        "drain-queue", "index once per batch of blob events in INDEX_QUEUE_NAME, deleting them after"
+    )
+    drain.add_argument("--checkpoint", type=Path, help="captioner checkpoint (default CAPTIONER_CHECKPOINT)")
+    drain.add_argument("--device", help="cpu, cuda, cuda:N or auto (default INDEX_DEVICE, auto)")
+    drain.add_argument("--engine", choices=["local", "ray"], help="where the map stages run (INDEX_ENGINE)")
+    refit = command("refit", "re-fit PCA and K-means on the catalog and swap in the new bundle")
+    for sub in (index, refit, drain):  # a first run of index or drain-queue fits, as refit does
         sub.add_argument(
             "--pca-dim", type=int, help="reduced dimensions (default from the corpus size, <= 128)"
         )
@@ -281,7 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     from core.database import DatabaseUnavailable
     from indexing.session import IndexingError
 
-    handlers = {"index": cmd_index, "refit": cmd_refit, "status": cmd_status, "prune": cmd_prune}
+    handlers = {
+        "index": cmd_index,
+        "refit": cmd_refit,
+        "status": cmd_status,
+        "prune": cmd_prune,
+        "drain-queue": cmd_drain_queue,
+    }
     try:
         settings = IndexSettings.from_env(os.environ)
         result = handlers[args.command](settings, args)

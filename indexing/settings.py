@@ -24,6 +24,7 @@ from core.settings import (
     strategy_from_env,
 )
 from core.vector_index import Strategy
+from indexing.queue import QueueSettings
 from indexing.tagging.tagger import DEFAULT_TAG_WEIGHT
 
 __all__ = ["ENGINES", "IndexSettings", "SettingsError"]
@@ -52,6 +53,7 @@ class IndexSettings:
     ray_address: str | None = None  # None: a Ray started on this machine for the run
     ray_actors: int = 2  # model actors, each holding the models once
     ray_actor_cpus: float = 1.0  # CPUs each model actor holds (decode tasks hold a quarter each)
+    queue: QueueSettings | None = None  # the blob-event queue drain-queue answers (INDEX_QUEUE_*)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IndexSettings:
@@ -79,6 +81,7 @@ class IndexSettings:
             ray_address=text("RAY_ADDRESS"),
             ray_actors=integer("INDEX_RAY_ACTORS", 2, 1, 4096),
             ray_actor_cpus=reader.number("INDEX_RAY_ACTOR_CPUS", 1.0, 0.0, 1024.0),
+            queue=QueueSettings.from_env(reader),
         )
 
 

@@ -1,6 +1,8 @@
 """Azurite, the Blob Storage emulator, for tests: a pytest plugin with session-scoped fixtures.
 
-`azurite_connection_string` is plain HTTP with the emulator's well-known account key. `azurite_oauth`
+`azurite_connection_string` is plain HTTP with the emulator's well-known account key;
+`azurite_queue_connection_string` is the Queue service (where Event Grid delivers blob events) beside
+it, likewise. `azurite_oauth`
 is a second instance over HTTPS (self-signed certificate) that accepts Entra ID bearer tokens, which
 the user-delegation SAS path needs; `FakeEntraCredential` makes tokens it accepts (it checks their
 claims, not their signature).
@@ -75,6 +77,17 @@ def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture(scope="session")
+def azurite_queue_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A connection string for a fresh in-memory Azurite queue service, shared by the whole session."""
+    workdir = tmp_path_factory.mktemp("azurite-queue")
+    with _running_azurite(workdir, [], service="queue") as port:
+        yield (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"QueueEndpoint=http://{LOOPBACK}:{port}/{ACCOUNT};"
+        )
+
+
+@pytest.fixture(scope="session")
 def azurite_oauth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteOAuth]:
     """An Azurite blob service over HTTPS that accepts FakeEntraCredential's bearer tokens."""
     workdir = tmp_path_factory.mktemp("azurite-oauth")
@@ -85,12 +98,13 @@ def azurite_oauth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteO
 
 
 @contextmanager
-def _running_azurite(workdir: Path, extra_args: list[str]) -> Iterator[int]:
-    """Starts azurite-blob on a free port in its own process group, yields the port, kills the group."""
-    if shutil.which("node") is None or not AZURITE_BIN.exists():
+def _running_azurite(workdir: Path, extra_args: list[str], service: str = "blob") -> Iterator[int]:
+    """Starts azurite-<service> on a free port in its own process group, yields the port, kills the group."""
+    binary = AZURITE_BIN.with_name(f"azurite-{service}")
+    if shutil.which("node") is None or not binary.exists():
         pytest.skip("Azurite is not installed (needs node and tools/azurite/node_modules); run ./dev setup")
     port = _free_port()
-    args = [str(AZURITE_BIN), "--blobHost", LOOPBACK, "--blobPort", str(port), "--loose"]
+    args = [str(binary), f"--{service}Host", LOOPBACK, f"--{service}Port", str(port), "--loose"]
     args += ["--skipApiVersionCheck", "--disableTelemetry", "--inMemoryPersistence", "--silent"]
     log = workdir / "azurite.log"
     with log.open("wb") as out:
