@@ -43,7 +43,21 @@ export async function search({ apiBase, q, k, timeoutMs, signal }) {
   const url = apiUrl(apiBase, "/api/search");
   url.searchParams.set("q", q);
   url.searchParams.set("k", String(k));
+  return getJson(url, { timeoutMs, signal });
+}
 
+/**
+ * GET {apiBase}/api/similar?id=&k=: the images most like image id, as {source, k, results: [...],
+ * timing_ms}; fails as search does (a 404 when the index has no such image).
+ */
+export async function similar({ apiBase, id, k, timeoutMs, signal }) {
+  const url = apiUrl(apiBase, "/api/similar");
+  url.searchParams.set("id", id);
+  url.searchParams.set("k", String(k));
+  return getJson(url, { timeoutMs, signal });
+}
+
+async function getJson(url, { timeoutMs, signal }) {
   // One controller for both the caller's abort (a newer search) and our timeout.
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal.reason);

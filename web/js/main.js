@@ -1,7 +1,8 @@
 // The search page: wires the box, the address, the API client and the result views together.
 
-import { MAX_K, MAX_QUERY_CHARS, SearchError, cleanQuery, queryLength, search } from "./api.js";
-import { readQuery, writeQuery } from "./url-state.js";
+import { MAX_K, MAX_QUERY_CHARS, SearchError, cleanQuery, queryLength, search, similar } from "./api.js";
+import { createSimilarBar, similarButton, similarLabel } from "./similar.js";
+import { readQuery, readSimilar, writeQuery, writeSimilar } from "./url-state.js";
 import { cleanResult, resultCard } from "./view.js";
 import { createViewer } from "./viewer.js";
 
@@ -21,13 +22,16 @@ const errorMessage = $("error-message");
 const retryButton = $("retry");
 const list = $("results");
 const moreButton = $("more");
-const viewer = createViewer($("viewer"));
+const viewer = createViewer($("viewer"), { onSimilar: showSimilar });
+const similarBar = createSimilarBar($("similar-bar"), backToSearch);
 
 // What the page shows (or is fetching): the query, how many results were asked for, and whether it arrived.
 let shown = { q: "", k: 0, ok: false };
 let lastAttempt = null;
 let inFlight = null;
 let debounceTimer = 0;
+// The image whose similar images the list shows ({id} at least), or null: the list is a text search's.
+let similarTo = null;
 
 function readConfig(raw) {
   const apiBase = typeof raw?.apiBase === "string" ? raw.apiBase.trim() : "";
@@ -87,12 +91,23 @@ function echo(q) {
 function summary(q, count, timing) {
   if (count === 0) return `No images match “${echo(q)}”. Try fewer or different words.`;
   const total = typeof timing?.total === "number" ? ` · ${Math.round(timing.total)} ms` : "";
-  return `${count} ${count === 1 ? "result" : "results"} for “${echo(q)}”${total}`;
+  const what = similarTo ? `similar to “${echo(similarLabel(similarTo))}”` : `for “${echo(q)}”`;
+  return `${count} ${count === 1 ? "result" : "results"} ${what}${total}`;
 }
 
 function render(q, k, data, append) {
   const results = data.results.map(cleanResult);
-  const cards = (items) => items.map((result) => resultCard(result, q, config.apiBase, openResult));
+  if (similarTo && data.source) {
+    similarTo = { ...cleanResult(data.source), id: similarTo.id };
+    similarBar.show(similarTo, config.apiBase);
+  }
+  const words = similarTo ? "" : q; // similar images share no query words to mark
+  const cards = (items) =>
+    items.map((result) => {
+      const card = resultCard(result, words, config.apiBase, openResult);
+      card.append(similarButton(result, showSimilar));
+      return card;
+    });
   if (append) {
     const seen = new Set([...list.children].map((item) => item.dataset.id));
     const fresh = cards(results.filter((result) => !seen.has(result.id)));
@@ -128,7 +143,8 @@ async function run(q, k, append) {
   inFlight = controller;
   lastAttempt = { q, k, append };
   hideError();
-  document.title = `${echo(q)} – Image search`;
+  const subject = similarTo ? `images similar to “${echo(similarLabel(similarTo))}”` : `“${echo(q)}”`;
+  document.title = `${similarTo ? `Similar to ${echo(similarLabel(similarTo))}` : echo(q)} – Image search`;
   list.setAttribute("aria-busy", "true");
   if (append) {
     moreButton.disabled = true;
@@ -136,10 +152,13 @@ async function run(q, k, append) {
   } else {
     shown = { q, k, ok: false };
     moreButton.hidden = true;
-    setStatus("loading", `Searching for “${echo(q)}”…`);
+    setStatus("loading", `Searching for ${subject}…`);
   }
   try {
-    const data = await search({ ...config, q, k, signal: controller.signal });
+    const signal = controller.signal;
+    const data = similarTo
+      ? await similar({ ...config, id: similarTo.id, k, signal })
+      : await search({ ...config, q, k, signal });
     render(q, k, data, append);
   } catch (err) {
     if (!controller.signal.aborted) showError(err, append);
@@ -161,6 +180,7 @@ function submit(raw, { typed = false, fromHistory = false } = {}) {
     inFlight?.abort();
     return;
   }
+  leaveSimilar();
   if (!fromHistory) writeQuery(q, { typed });
   if (q === "") {
     showIdle();
@@ -168,6 +188,37 @@ function submit(raw, { typed = false, fromHistory = false } = {}) {
   }
   if (q === shown.q && (shown.ok || inFlight)) return;
   run(q, PAGE_SIZE, false);
+}
+
+/** Shows the images similar to source (a result, or {id} from the address). */
+function openSimilar(source) {
+  similarTo = source;
+  similarBar.show(source, config.apiBase);
+  run(readQuery(), PAGE_SIZE, false);
+}
+
+/** "More like this" on a result: a new history entry, so Back returns to the list it was on. */
+function showSimilar(result) {
+  writeSimilar(result.id);
+  openSimilar(result);
+  $("similar-heading").focus();
+}
+
+function leaveSimilar() {
+  if (!similarTo) return;
+  similarTo = null;
+  similarBar.hide();
+  shown = { q: "", k: 0, ok: false }; // the list holds similar images, not a query's results
+}
+
+function backToSearch() {
+  const q = readQuery();
+  leaveSimilar();
+  writeQuery(q, { typed: false });
+  input.value = q;
+  input.focus({ preventScroll: true });
+  if (q) run(q, PAGE_SIZE, false);
+  else showIdle();
 }
 
 input.addEventListener("input", () => {
@@ -190,12 +241,17 @@ retryButton.addEventListener("click", () => {
 window.addEventListener("popstate", () => {
   const q = readQuery();
   input.value = q;
-  submit(q, { fromHistory: true });
+  const id = readSimilar();
+  if (id) openSimilar({ id });
+  else submit(q, { fromHistory: true });
 });
 
 const initial = readQuery();
 setStatus("idle", IDLE_MESSAGE);
-if (initial) {
+if (readSimilar()) {
+  input.value = initial;
+  openSimilar({ id: readSimilar() });
+} else if (initial) {
   input.value = initial;
   submit(initial, { fromHistory: true });
 }

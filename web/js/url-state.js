@@ -10,14 +10,29 @@ function isRefinement(previous, next) {
   return previous !== "" && next !== "" && (previous.startsWith(next) || next.startsWith(previous));
 }
 
+/** The id of the image whose similar images the address shows (?similar=<id>), or "". */
+export function readSimilar() {
+  return new URLSearchParams(window.location.search).get("similar") ?? "";
+}
+
+/** Records the similar view of image id in the address (a new history entry; q stays, for the way back). */
+export function writeSimilar(id) {
+  if (readSimilar() === id) return;
+  const url = new URL(window.location.href);
+  url.searchParams.set("similar", id);
+  window.history.pushState({ q: readQuery(), similar: id, typed: false }, "", url);
+}
+
 /**
  * Records query q in the address. Typed (debounced) searches that refine the previous typed one
- * replace its history entry; everything else adds an entry. Does nothing if the address has q already.
+ * replace its history entry; everything else adds an entry (and leaves a similar view). Does nothing if
+ * the address has q already and no similar view.
  */
 export function writeQuery(q, { typed }) {
   const previous = readQuery();
-  if (previous === q) return;
+  if (previous === q && !readSimilar()) return;
   const url = new URL(window.location.href);
+  url.searchParams.delete("similar"); // a text search leaves the similar view
   if (q) url.searchParams.set("q", q);
   else url.searchParams.delete("q");
   const replace = typed && window.history.state?.typed === true && isRefinement(previous, q);

@@ -1,9 +1,11 @@
 // The larger view of one result: a modal <dialog> (Escape, focus trapping and the backdrop come from
 // the browser); focus goes back to the result that opened it.
 
+import { similarButton } from "./similar.js";
 import { captionNodes, formatScore, imageSource, picture, tagLine } from "./view.js";
 
-export function createViewer(dialog) {
+/** onSimilar(result), when given, is what its "More like this" button does (after closing the view). */
+export function createViewer(dialog, { onSimilar } = {}) {
   const imageBox = dialog.querySelector("#viewer-image");
   const captionBox = dialog.querySelector("#viewer-caption");
   const metaBox = dialog.querySelector("#viewer-meta");
@@ -50,6 +52,13 @@ export function createViewer(dialog) {
     const tags = tagLine(result.tags, query);
     if (tags) captionBox.append(tags);
     metaBox.replaceChildren(...meta(result, apiBase));
+    if (onSimilar) {
+      const more = similarButton(result, () => {
+        dialog.close();
+        onSimilar(result);
+      }, "viewer-similar");
+      metaBox.append(document.createTextNode(" · "), more);
+    }
     dialog.showModal();
   }
 
