@@ -153,14 +153,17 @@ def _to_poison(
     queue: QueueClient, poison: QueueClient, message: QueueMessage, reason: str, report: DrainReport
 ) -> None:
     """Move ``message`` to the poison queue, with why, so that an operator can read it there."""
-    from azure.core.exceptions import AzureError, ResourceExistsError
+    from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
     log.warning("moving message %s to the poison queue: %s", message.id, reason)
     body = json.dumps({"reason": reason, "dequeueCount": message.dequeue_count, "content": message.content})
     try:
-        with contextlib.suppress(ResourceExistsError):
-            poison.create_queue()
-        poison.send_message(body, time_to_live=-1)
+        try:
+            poison.send_message(body, time_to_live=-1)
+        except ResourceNotFoundError:  # in Azure the deployment creates it; the job may only send
+            with contextlib.suppress(ResourceExistsError):
+                poison.create_queue()
+            poison.send_message(body, time_to_live=-1)
     except AzureError as exc:
         message_text = f"cannot write to the poison queue {poison.queue_name}: {_cause(exc)}"
         raise QueueUnavailable(message_text) from exc

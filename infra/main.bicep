@@ -177,6 +177,23 @@ param alertEmail string = ''
 ])
 param modelShareKey int = 1
 
+@description('Index uploads by themselves (app/indexer.bicep): Event Grid blob events on the images container go to a Storage Queue, and a Container Apps job started by KEDA drains it (python -m indexing.cli drain-queue), one incremental index run per batch. Off by default: it adds a container registry and a Container Apps environment, and the job needs the image the deploy pipeline builds (docs/deploy.md, "Indexing in Azure").')
+param indexerEnabled bool = false
+
+@description('GPU workload profile for the indexing job where the region offers one and the subscription has quota; empty runs it on CPU (Consumption, 4 vCPU).')
+@allowed([
+  ''
+  'Consumption-GPU-NC8as-T4'
+  'Consumption-GPU-NC24-A100'
+])
+param indexerGpuProfile string = ''
+
+@description('Repository:tag of the indexing image in the deployment\'s registry; the deploy pipeline passes caption-search:<commit> and pushes it right after provisioning.')
+param indexerImageTag string = 'caption-search:latest'
+
+@description('The indexing job\'s captioner checkpoint, relative to the model share.')
+param indexerCheckpointPath string = 'captioner/current/best.pt'
+
 @description('Days of log retention in Log Analytics.')
 @minValue(30)
 @maxValue(730)
@@ -416,6 +433,34 @@ module api 'app/api.bicep' = {
   ]
 }
 
+module indexer 'app/indexer.bicep' = if (indexerEnabled) {
+  name: 'indexer'
+  params: {
+    location: location
+    tags: tags
+    identityName: 'id-index-${token}'
+    registryName: 'crsearch${token}'
+    environmentName: 'cae-search-${token}'
+    jobName: 'caj-index-${token}'
+    systemTopicName: 'evgt-img-${token}'
+    imageStorageName: imageStorage.outputs.name
+    imagesContainerName: imagesContainerName
+    modelStorageName: modelStorage.outputs.name
+    modelShareName: modelShareName
+    modelShareMountPath: modelShareMountPath
+    checkpointPath: indexerCheckpointPath
+    modelShareKeySecretUri: keyVault.outputs.secretUri
+    keyVaultName: keyVault.outputs.name
+    modelShareKeySecretName: keyVault.outputs.secretName
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    postgresHost: database.outputs.host
+    postgresDatabaseName: database.outputs.databaseName
+    postgresUser: principalName
+    imageTag: indexerImageTag
+    gpuProfile: indexerGpuProfile
+  }
+}
+
 module alerts 'core/monitor/alerts.bicep' = {
   name: 'alerts'
   params: {
@@ -456,3 +501,8 @@ output APP_IDENTITY_CLIENT_ID string = identity.properties.clientId
 output OPERATOR_PRINCIPAL_NAME string = principalName
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output KEY_VAULT_NAME string = keyVault.outputs.name
+// Empty without indexerEnabled; the deploy workflow builds the image only where there is a registry.
+output INDEXER_REGISTRY_NAME string = indexerEnabled ? indexer.outputs.registryName : ''
+output INDEXER_JOB_NAME string = indexerEnabled ? indexer.outputs.jobName : ''
+output INDEXER_QUEUE_NAME string = indexerEnabled ? indexer.outputs.queueName : ''
+output INDEXER_IDENTITY_PRINCIPAL_ID string = indexerEnabled ? indexer.outputs.identityPrincipalId : ''
