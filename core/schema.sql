@@ -30,6 +30,13 @@ ALTER TABLE images ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]';
 -- Search filters and sorts on it (function_app/filters.py).
 ALTER TABLE images ADD COLUMN IF NOT EXISTS taken timestamptz;
 ALTER TABLE images ADD COLUMN IF NOT EXISTS taken_from text NOT NULL DEFAULT '';
+-- The words the optional OCR stage read in the picture (indexing/ocr.py, INDEX_OCR), space-separated.
+ALTER TABLE images ADD COLUMN IF NOT EXISTS text_in_picture text NOT NULL DEFAULT '';
+-- Every word full-text search matches, one text written at indexing (indexing/store.py searchable_text:
+-- captions, tag words, text in the picture), so a query parses one text per candidate instead of
+-- captions plus tags' jsonb (docs/tags.md "latency"). NULL in rows written before it: search parses
+-- their captions and tags as it did (index_reader.IMAGE_TERMS) until a refit writes them anew.
+ALTER TABLE images ADD COLUMN IF NOT EXISTS search_text text;
 
 CREATE TABLE IF NOT EXISTS clusters (
     bundle_version text    NOT NULL,
@@ -59,6 +66,7 @@ ALTER TABLE catalog ADD COLUMN IF NOT EXISTS alternatives text NOT NULL DEFAULT 
 ALTER TABLE catalog ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]';  -- as images.tags
 ALTER TABLE catalog ADD COLUMN IF NOT EXISTS taken timestamptz;  -- as images.taken
 ALTER TABLE catalog ADD COLUMN IF NOT EXISTS taken_from text NOT NULL DEFAULT '';
+ALTER TABLE catalog ADD COLUMN IF NOT EXISTS text_in_picture text NOT NULL DEFAULT '';  -- as images'
 
 CREATE INDEX IF NOT EXISTS catalog_location_idx ON catalog (location, name);
 -- No query read the catalog's full-text GIN index, and every catalog merge paid to maintain it; search

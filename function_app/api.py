@@ -74,6 +74,7 @@ def _result_json(result: SearchResult, base_url: str) -> dict[str, Any]:
                 "caption": hit.caption,
                 "alternatives": list(hit.alternatives),
                 "tags": [{"text": text, "confidence": confidence} for text, confidence in hit.tags],
+                "text_in_picture": hit.text_in_picture,
                 "score": hit.score,
                 "similarity": hit.similarity,
                 "text_match": hit.text_match,

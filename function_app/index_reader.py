@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 _ROUTED_SEARCH = """
-SELECT image_id, name, caption, alternatives, tags, 1 - (embedding <=> %(query)s) AS similarity
+SELECT image_id, name, caption, alternatives, tags, 1 - (embedding <=> %(query)s) AS similarity,
+    text_in_picture
 FROM images
 WHERE bundle_version = %(version)s AND cluster_id = ANY(%(clusters)s)
 ORDER BY embedding <=> %(query)s
@@ -53,7 +54,8 @@ WHERE bundle_version = %(version)s AND image_id = %(id)s
 """
 
 _EXACT_SEARCH = """
-SELECT image_id, name, caption, alternatives, tags, 1 - (embedding <=> %(query)s) AS similarity
+SELECT image_id, name, caption, alternatives, tags, 1 - (embedding <=> %(query)s) AS similarity,
+    text_in_picture
 FROM images
 WHERE bundle_version = %(version)s
 ORDER BY embedding <=> %(query)s
@@ -67,11 +69,15 @@ WITH q AS (
     SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query
     FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
 )"""
-# An image's searchable text: every caption it has and the words of its tags (core/tags.py).
-IMAGE_TERMS = (
+# An image's searchable text as it was parsed before ``search_text`` was stored: every caption it has
+# and the words of its tags (core/tags.py). Still what rows written before that column are matched by.
+LEGACY_IMAGE_TERMS = (
     "(to_tsvector('english'::regconfig, caption || ' ' || alternatives) "
     "|| jsonb_to_tsvector('english'::regconfig, tags, '[\"string\"]'))"
 )
+# Its captions, tag words and the text read in it, written as one text at indexing
+# (indexing/store.py searchable_text): one parse per candidate instead of two (docs/tags.md "latency").
+IMAGE_TERMS = f"coalesce(to_tsvector('english'::regconfig, search_text), {LEGACY_IMAGE_TERMS})"
 
 # Only the given rows (the semantic candidates) are parsed and ranked, so the work per query is
 # bounded whatever the index size.
@@ -96,7 +102,7 @@ def _ann_search(dim: int) -> sql.Composed:
     column = typed_embedding(dim)
     return sql.SQL(
         "SELECT image_id, name, caption, alternatives, tags, 1 - ({column} <=> %(query)s::vector({dim})) "
-        "AS similarity FROM images WHERE bundle_version = %(version)s "
+        "AS similarity, text_in_picture FROM images WHERE bundle_version = %(version)s "
         "ORDER BY {column} <=> %(query)s::vector({dim}) LIMIT %(k)s"
     ).format(column=column, dim=sql.Literal(int(dim)))
 
@@ -110,6 +116,7 @@ class IndexedImage:
     similarity: float  # cosine similarity to the query in the reduced space, 1 is identical
     text_rank: float = 0.0  # full-text rank of the query's words in captions and tags, in [0, 1); 0: none
     tags: ImageTags = ()  # (word, confidence), names before generic words
+    text_in_picture: str = ""  # the words OCR read in the picture (indexing/ocr.py); '': none or OCR off
 
 
 def search_index(
@@ -158,8 +165,9 @@ def text_ranks(conn: Connection, version: str, text: str, image_ids: Sequence[st
 
 
 def indexed_image(row: Sequence[object], text_rank: float = 0.0) -> IndexedImage:
-    """An ``(image_id, name, caption, alternatives, tags, similarity)`` result row as an IndexedImage."""
-    image_id, name, caption, alternatives, tags, similarity = row
+    """An ``(image_id, name, caption, alternatives, tags, similarity[, text_in_picture])`` result row as
+    an IndexedImage."""
+    image_id, name, caption, alternatives, tags, similarity, *read = row
     return IndexedImage(
         str(image_id),
         str(name),
@@ -168,6 +176,7 @@ def indexed_image(row: Sequence[object], text_rank: float = 0.0) -> IndexedImage
         float(similarity),  # type: ignore[arg-type]
         text_rank,
         parse_tags(tags),
+        str(read[0]) if read else "",
     )
 
 

@@ -43,6 +43,9 @@ class Hit(BaseModel):
     tags: list[Tag] = Field(
         description="what the image classifier sees in the picture, names before generic words"
     )
+    text_in_picture: str = Field(
+        description="the words read in the picture (the optional OCR stage), space-separated; '' when none"
+    )
     score: float = Field(description="the blended score the results are ordered by")
     similarity: float = Field(description="query-image cosine (captions and tags), reduced space")
     text_match: bool = Field(description="whether a caption or tag shares a word with the query")

@@ -32,6 +32,7 @@ class SearchHit:
     text_match: bool  # whether a caption or tag shares a word with the query
     url: str
     tags: ImageTags = ()  # (word, confidence), names before generic words: what the picture shows
+    text_in_picture: str = ""  # the words OCR read in the picture; '': none read, or OCR off
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class SearchService:
                 r.image.text_rank > 0,
                 self._images.url(r.image.name),
                 r.image.tags,
+                r.image.text_in_picture,
             )
             for r in ranked
         ]

@@ -19,6 +19,7 @@ from indexing.copy_binary import Column, encode_copy
 _CATALOG_COLUMNS = (
     "image_id, location, name, etag, caption, alternatives, score, captioner, encoder, embedding, tags"
     ", taken, taken_from"
+    ", text_in_picture"
 )
 _CREATE_STAGING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS catalog_staging (LIKE catalog INCLUDING DEFAULTS) "
@@ -29,6 +30,7 @@ _MERGE = (
     "ON CONFLICT (image_id) DO UPDATE SET caption = EXCLUDED.caption, alternatives = EXCLUDED.alternatives, "
     "score = EXCLUDED.score, tags = EXCLUDED.tags, "
     "taken = EXCLUDED.taken, taken_from = EXCLUDED.taken_from, "
+    "text_in_picture = EXCLUDED.text_in_picture, "
     "captioner = EXCLUDED.captioner, encoder = EXCLUDED.encoder, embedding = EXCLUDED.embedding"
 )
 # Images of a location that the run `run` did not list are gone from the source (or changed: new etag).
@@ -60,6 +62,7 @@ class CatalogBatch:
     tags: Sequence[str] | None = None  # per image, its tags as stored JSON (core/tags.py); None: none
     taken: Sequence[datetime | None] | None = None  # per image, when it was taken (indexing/taken.py)
     taken_from: Sequence[str] | None = None  # per image, "exif" or "modified"
+    text_in_picture: Sequence[str] | None = None  # per image, the words OCR read in it; None: OCR off
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -101,6 +104,7 @@ def write_catalog(conn: Connection, batch: CatalogBatch) -> int:
             Column("vector", np.asarray(batch.embeddings, dtype=np.float32)),
             Column("jsonb", batch.tags if batch.tags is not None else ["[]"] * n),
             *taken_columns(batch.taken, batch.taken_from, n),
+            Column("text", batch.text_in_picture if batch.text_in_picture is not None else [""] * n),
         ]
     )
     with conn.cursor() as cur:
@@ -193,6 +197,7 @@ class CatalogPage:
     tags: list[str]  # per row, its tags as stored JSON (core/tags.py)
     taken: list[datetime | None] = field(default_factory=list)  # per row; empty: unknown for all
     taken_from: list[str] = field(default_factory=list)
+    text_in_picture: list[str] = field(default_factory=list)  # per row, the words OCR read in it
 
 
 def read_page(conn: Connection, after: str, limit: int) -> CatalogPage:
@@ -200,7 +205,7 @@ def read_page(conn: Connection, after: str, limit: int) -> CatalogPage:
     with conn.cursor() as cur:
         cur.execute(
             "SELECT image_id, name, caption, alternatives, captioner, embedding, tags::text, "
-            "taken, taken_from FROM catalog "
+            "taken, taken_from, text_in_picture FROM catalog "
             "WHERE image_id > %s ORDER BY image_id LIMIT %s",
             (after, limit),
         )
@@ -217,6 +222,7 @@ def read_page(conn: Connection, after: str, limit: int) -> CatalogPage:
         [r[6] for r in rows],
         [r[7] for r in rows],
         [r[8] for r in rows],
+        [r[9] for r in rows],
     )
 
 

@@ -55,6 +55,18 @@ def _encoder_dir(settings: IndexSettings) -> Path:
     return settings.encoder_dir
 
 
+def _ocr_stage(settings: IndexSettings, engine: str) -> Any:
+    """The OCR stage INDEX_OCR asks for (None: off), checked at start-up: tesseract must be installed."""
+    if settings.ocr_min_confidence is None:
+        return None
+    from indexing.ocr import Ocr, require_tesseract
+
+    if engine == "ray":
+        raise SettingsError("INDEX_OCR=on needs INDEX_ENGINE=local: the Ray engine has no OCR stage yet")
+    require_tesseract()
+    return Ocr(settings.ocr_min_confidence)
+
+
 def _fit_options(args: argparse.Namespace, settings: IndexSettings) -> Any:
     from indexing.refit import FitOptions
 
@@ -120,6 +132,7 @@ def index_images(
 
     if not checkpoint.is_file():
         raise SettingsError(f"captioner checkpoint not found: {checkpoint}")
+    ocr = _ocr_stage(settings, engine)
     wanted = device or settings.device
     picked = wanted if engine == "ray" else loaders.pick_device(wanted)  # "auto": each actor's own
     threads = settings.threads if threads is None else threads
@@ -141,7 +154,7 @@ def index_images(
             ray = _ray_options(settings, wanted)
             run = ray_pipeline(source, writer, settings.model_share, encoder_dir, recipe, options, ray)
         else:
-            run = pipeline(source, writer, settings.model_share, encoder_dir, recipe.load(), options)
+            run = pipeline(source, writer, settings.model_share, encoder_dir, recipe.load(), options, ocr=ocr)
         summary = run_index(run, options)
     finally:
         db.close()

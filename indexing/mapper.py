@@ -82,6 +82,7 @@ class Mapper:
             stored_tags,
             taken,
             taken_from,
+            decoded.texts,
         )
         if self.bundle is None:
             return Mapped(rows, None)
@@ -101,6 +102,7 @@ class Mapper:
             stored_tags,
             taken,
             taken_from,
+            decoded.texts,
         )
         return Mapped(rows, index_rows)
 

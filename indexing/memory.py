@@ -32,6 +32,7 @@ class CatalogEntry:
     tags: str = "[]"  # stored JSON (core/tags.py)
     taken: datetime | None = None  # when the picture was taken (indexing/taken.py)
     taken_from: str = ""
+    text_in_picture: str = ""  # the words OCR read in it (indexing/ocr.py)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class IndexEntry:
     tags: str = "[]"
     taken: datetime | None = None
     taken_from: str = ""
+    text_in_picture: str = ""
+    search_text: str = ""  # what full-text search matches (store.searchable_text)
 
 
 @dataclass
@@ -96,6 +99,7 @@ class MemoryWriter:
                 rows.tags[i] if rows.tags is not None else "[]",
                 rows.taken[i] if rows.taken else None,
                 rows.taken_from[i] if rows.taken_from else "",
+                rows.text_in_picture[i] if rows.text_in_picture is not None else "",
             )
         for skip in skips:
             self.skipped[skip.image_id] = (rows.location, skip)
@@ -134,6 +138,7 @@ class MemoryWriter:
             [e.tags for e in entries],
             [e.taken for e in entries],
             [e.taken_from for e in entries],
+            [e.text_in_picture for e in entries],
         )
 
     def insert_version_rows(self, batch: RowBatch) -> int:
@@ -157,6 +162,8 @@ class MemoryWriter:
         rows = self.rows.setdefault(batch.bundle_version, {})
         alternatives = batch.alternatives if batch.alternatives is not None else [""] * len(batch)
         tags = batch.tags if batch.tags is not None else ["[]"] * len(batch)
+        read = batch.text_in_picture if batch.text_in_picture is not None else [""] * len(batch)
+        search_texts = batch.search_texts()
         for i, image_id in enumerate(batch.image_ids):
             rows[image_id] = IndexEntry(
                 batch.names[i],
@@ -168,4 +175,6 @@ class MemoryWriter:
                 tags[i],
                 batch.taken[i] if batch.taken else None,
                 batch.taken_from[i] if batch.taken_from else "",
+                read[i],
+                search_texts[i],
             )

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from core.images import ImageNotFound, ImageStore, ImageStoreUnavailable
 from indexing.catalog import Skip
+from indexing.ocr import Ocr
 from indexing.report import printable_name
 from indexing.taken import Taken, taken_of
 
@@ -62,6 +63,7 @@ class DecodedBatch:
     read_seconds: float  # summed over the images of the batch, in the workers
     decode_seconds: float
     taken: list[Taken] = field(default_factory=list)  # per item: EXIF DateTimeOriginal, else modified
+    texts: list[str] | None = None  # per item, the words OCR read in it (indexing/ocr.py); None: OCR off
 
 
 class DecodeFailure(ValueError):
@@ -90,10 +92,14 @@ def decode_image(data: bytes, name: str) -> Image.Image:
 class Decoded:
     pixels: torch.Tensor  # (3, S, S)
     taken: Taken
+    text: str | None = None  # the words OCR read in it; None: OCR off
 
 
-def read_item(store: ImageStore, item: WorkItem, prep: Preprocess) -> tuple[Decoded | Skip, float, float]:
-    """The decoded image or the Skip saying why not; plus seconds spent reading and decoding."""
+def read_item(
+    store: ImageStore, item: WorkItem, prep: Preprocess, ocr: Ocr | None = None
+) -> tuple[Decoded | Skip, float, float]:
+    """The decoded image (with the words ``ocr`` read in it) or the Skip saying why not; plus seconds
+    spent reading and decoding (OCR included)."""
     shown = printable_name(item.name)
     if shown != item.name:  # the database and the URLs of search results hold names as UTF-8 text
         detail = f"{shown}: the file name is not valid UTF-8; rename the file to index it"
@@ -107,24 +113,29 @@ def read_item(store: ImageStore, item: WorkItem, prep: Preprocess) -> tuple[Deco
         return Skip(item.image_id, item.name, "unreadable", str(exc)), time.perf_counter() - started, 0.0
     read = time.perf_counter() - started
     try:
-        pixels = prep(decode_image(data, item.name))
+        image = decode_image(data, item.name)
+        pixels = prep(image)
     except DecodeFailure as exc:
         return (
             Skip(item.image_id, item.name, exc.reason, str(exc)),
             read,
             time.perf_counter() - started - read,
         )
-    decoded = Decoded(pixels, taken_of(data, item.modified_at()))
+    text = ocr.read(image) if ocr is not None else None
+    decoded = Decoded(pixels, taken_of(data, item.modified_at()), text)
     return decoded, read, time.perf_counter() - started - read
 
 
 class SpoolDataset(IterableDataset[tuple[WorkItem, Decoded | Skip, float, float]]):
     """The spool file's items, each worker taking every n-th line; each item read and decoded."""
 
-    def __init__(self, spool: Path, open_store: Callable[[], ImageStore], prep: Preprocess) -> None:
+    def __init__(
+        self, spool: Path, open_store: Callable[[], ImageStore], prep: Preprocess, ocr: Ocr | None = None
+    ) -> None:
         self.spool = spool
         self.open_store = open_store
         self.prep = prep
+        self.ocr = ocr
 
     def __iter__(self) -> Iterator[tuple[WorkItem, Decoded | Skip, float, float]]:
         info = get_worker_info()
@@ -134,11 +145,11 @@ class SpoolDataset(IterableDataset[tuple[WorkItem, Decoded | Skip, float, float]
             for index, line in enumerate(lines):
                 if index % workers == worker:
                     item = WorkItem.from_line(line)
-                    yield (item, *read_item(store, item, self.prep))
+                    yield (item, *read_item(store, item, self.prep, self.ocr))
 
 
 def collate(samples: Sequence[tuple[WorkItem, Decoded | Skip, float, float]]) -> DecodedBatch:
-    items, tensors, skips, taken = [], [], [], []
+    items, tensors, skips, taken, texts = [], [], [], [], []
     for item, result, _, _ in samples:
         if isinstance(result, Skip):
             skips.append(result)
@@ -146,17 +157,24 @@ def collate(samples: Sequence[tuple[WorkItem, Decoded | Skip, float, float]]) ->
             items.append(item)
             tensors.append(result.pixels)
             taken.append(result.taken)
+            texts.append(result.text)
     pixels = torch.stack(tensors) if tensors else torch.zeros((0, 3, 1, 1))  # (B, 3, S, S)
     seconds = sum(s[2] for s in samples), sum(s[3] for s in samples)
-    return DecodedBatch(pixels, items, skips, *seconds, taken)
+    read_texts = [t or "" for t in texts] if any(t is not None for t in texts) else None
+    return DecodedBatch(pixels, items, skips, *seconds, taken, read_texts)
 
 
 def make_loader(
-    spool: Path, open_store: Callable[[], ImageStore], prep: Preprocess, batch_size: int, workers: int
+    spool: Path,
+    open_store: Callable[[], ImageStore],
+    prep: Preprocess,
+    batch_size: int,
+    workers: int,
+    ocr: Ocr | None = None,
 ) -> DataLoader[Any]:
     """Batches of decoded images in spool order (round-robin over the workers' shards)."""
     return DataLoader(
-        SpoolDataset(spool, open_store, prep),
+        SpoolDataset(spool, open_store, prep, ocr),
         batch_size=batch_size,
         num_workers=workers,
         collate_fn=collate,
@@ -170,13 +188,19 @@ class Reader:
     own client), listed in the main process and read and decoded in ``workers`` processes."""
 
     def __init__(
-        self, open_source: Callable[[], ImageStore], prep: Preprocess, batch_size: int, workers: int
+        self,
+        open_source: Callable[[], ImageStore],
+        prep: Preprocess,
+        batch_size: int,
+        workers: int,
+        ocr: Ocr | None = None,  # None: no OCR stage
     ) -> None:
         self.open_source = open_source
         self.prep = prep
         self.batch_size = batch_size
         self.workers = workers
+        self.ocr = ocr
 
     def batches(self, spool: Path) -> Iterator[DecodedBatch]:
         """The spool's images decoded, ``batch_size`` at a time (see ``make_loader``)."""
-        return iter(make_loader(spool, self.open_source, self.prep, self.batch_size, self.workers))
+        return iter(make_loader(spool, self.open_source, self.prep, self.batch_size, self.workers, self.ocr))

@@ -20,6 +20,7 @@ from pathlib import Path
 from core.bundle import BundleError, SearchBundle, load_bundle
 from core.images import ImageStore
 from indexing.mapper import Mapped, Mapper, Models
+from indexing.ocr import Ocr
 from indexing.plan import Plan, plan_run, remove_unlisted
 from indexing.read import DecodedBatch, Reader
 from indexing.refit import FitOptions, refit
@@ -95,9 +96,12 @@ def pipeline(
     models: Models,
     options: IndexOptions,
     after_batch: AfterBatch | None = None,
+    *,
+    ocr: Ocr | None = None,
 ) -> Pipeline:
-    """The standard pipeline: DataLoader workers preprocessing for ``models``' captioner, its mapper."""
-    reader = Reader(open_source, models.preprocess, options.batch_size, options.workers)
+    """The standard pipeline: DataLoader workers preprocessing for ``models``' captioner (and reading
+    the text in each picture with ``ocr``; None: no OCR stage), its mapper."""
+    reader = Reader(open_source, models.preprocess, options.batch_size, options.workers, ocr)
     return Pipeline(reader, mapper_factory(models, options), writer, share, encoder_dir, after_batch)
 
 

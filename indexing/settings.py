@@ -5,7 +5,8 @@ mean the same as for the search API; the indexer adds CAPTIONER_CHECKPOINT, ENCO
 tuning knobs, and where the map stages run (INDEX_ENGINE local or ray; RAY_ADDRESS, INDEX_RAY_*).
 SEARCH_STRATEGY names the vector index the indexer builds (hnsw or ivfflat; none for clusters and
 exact). A missing or malformed setting fails at start-up naming the variable.
-Command-line flags override the tuning knobs.
+INDEX_OCR=on adds the OCR stage (indexing/ocr.py; off by default, docs/ocr.md), keeping the words
+read at INDEX_OCR_MIN_CONFIDENCE or above. Command-line flags override the tuning knobs.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from core.settings import (
     strategy_from_env,
 )
 from core.vector_index import Strategy
+from indexing.ocr import DEFAULT_MIN_CONFIDENCE
 from indexing.queue import QueueSettings
 from indexing.tagging.tagger import DEFAULT_TAG_WEIGHT
 
@@ -53,6 +55,7 @@ class IndexSettings:
     ray_address: str | None = None  # None: a Ray started on this machine for the run
     ray_actors: int = 2  # model actors, each holding the models once
     ray_actor_cpus: float = 1.0  # CPUs each model actor holds (decode tasks hold a quarter each)
+    ocr_min_confidence: float | None = None  # the OCR stage's word confidence (0..100); None: OCR off
     queue: QueueSettings | None = None  # the blob-event queue drain-queue answers (INDEX_QUEUE_*)
 
     @classmethod
@@ -81,8 +84,17 @@ class IndexSettings:
             ray_address=text("RAY_ADDRESS"),
             ray_actors=integer("INDEX_RAY_ACTORS", 2, 1, 4096),
             ray_actor_cpus=reader.number("INDEX_RAY_ACTOR_CPUS", 1.0, 0.0, 1024.0),
+            ocr_min_confidence=_ocr(reader),
             queue=QueueSettings.from_env(reader),
         )
+
+
+def _ocr(reader: EnvReader) -> float | None:
+    switch = (reader.text("INDEX_OCR", "off") or "off").lower()
+    if switch not in ("on", "off"):
+        raise SettingsError(f"INDEX_OCR must be on or off, got {switch!r}")
+    confidence = reader.number("INDEX_OCR_MIN_CONFIDENCE", DEFAULT_MIN_CONFIDENCE, 0.0, 100.0)
+    return confidence if switch == "on" else None
 
 
 def _engine(value: str) -> str:

@@ -63,6 +63,7 @@ class CaptionedImage:
     tags: ImageTags = ()  # (word, confidence), names before generic words (indexing/tagging/)
     taken: datetime | None = None  # when the picture was taken (indexing/taken.py); None: unknown
     taken_from: str = ""  # "exif" or "modified"
+    text_in_picture: str = ""  # the words OCR read in it (indexing/ocr.py)
 
 
 class RowSource(Protocol):
@@ -118,6 +119,7 @@ class ImageRows:
                 [tags_json(image.tags) for image in page],
                 [image.taken for image in page],
                 [image.taken_from for image in page],
+                [image.text_in_picture for image in page],
             )
 
 
@@ -181,6 +183,7 @@ def write_version(
             page.tags,
             page.taken,
             page.taken_from,
+            page.text_in_picture or None,
         )
         with summary.timed("store"):
             written += writer.insert_version_rows(batch)

@@ -81,9 +81,25 @@ export function cleanResult(raw) {
           .filter((tag) => tag.text)
           .slice(0, MAX_TAGS)
       : [],
+    textInPicture: text(raw?.text_in_picture).trim().slice(0, MAX_READ_CHARS),
     score: raw?.score,
     url: raw?.url,
   };
+}
+
+const MAX_READ_CHARS = 200;
+
+/** "text in picture: …", the words OCR read in the picture, with the query's words marked; null when
+ * none were read. */
+export function readTextLine(textInPicture, query) {
+  if (!textInPicture) return null;
+  const line = document.createElement("p");
+  line.className = "result-read";
+  const label = document.createElement("span");
+  label.className = "result-read-label";
+  label.textContent = "text in picture: ";
+  line.append(label, captionNodes(textInPicture, query));
+  return line;
 }
 
 const MAX_TAGS = 6;
@@ -167,6 +183,8 @@ export function resultCard(result, query, apiBase, onOpen) {
   // The image classifier's view of the picture: why a photo matched that the captions miss.
   const tags = tagLine(result.tags, query);
   if (tags) item.append(tags);
+  const read = readTextLine(result.textInPicture, query);
+  if (read) item.append(read);
   item.append(scoreLine(result.score));
   return item;
 }

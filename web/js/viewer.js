@@ -2,7 +2,7 @@
 // the browser); focus goes back to the result that opened it.
 
 import { similarButton } from "./similar.js";
-import { captionNodes, formatScore, imageSource, picture, tagLine } from "./view.js";
+import { captionNodes, formatScore, imageSource, picture, readTextLine, tagLine } from "./view.js";
 
 /** onSimilar(result), when given, is what its "More like this" button does (after closing the view). */
 export function createViewer(dialog, { onSimilar } = {}) {
@@ -51,6 +51,8 @@ export function createViewer(dialog, { onSimilar } = {}) {
     captionBox.replaceChildren(captionNodes(result.caption || "(no caption)", query));
     const tags = tagLine(result.tags, query);
     if (tags) captionBox.append(tags);
+    const read = readTextLine(result.textInPicture, query);
+    if (read) captionBox.append(read);
     metaBox.replaceChildren(...meta(result, apiBase));
     if (onSimilar) {
       const more = similarButton(result, () => {
