@@ -10,6 +10,8 @@ Layout under the share root::
     bundles/<version>/centroids.npy  K-means centroids in the reduced space (C, d)
     bundles/<version>/probes.npy     the gate's nonsense probe queries in the reduced space (P, d)
                                      (core/gate.py; absent in older bundles)
+    bundles/<version>/picture/       model.onnx, picture.json, imagenet_tags.json: search by picture
+                                     (core/picture_encoder.py; absent when published without it)
 
 Arrays are .npy/.npz read with allow_pickle=False. A version folder is written beside its final
 place and renamed into it, then CURRENT is replaced atomically, so a reader never sees half a bundle.
@@ -41,6 +43,7 @@ PROJECTION_FILE = "projection.npz"
 CENTROIDS_FILE = "centroids.npy"
 PROBES_FILE = "probes.npy"
 ENCODER_DIR = "encoder"
+PICTURE_DIR = "picture"
 GATE_KEY = "gate"  # the manifest entry of the calibrated answer gate (Gate)
 _TRACKED_LIBRARIES = ("numpy", "scikit-learn", "onnxruntime", "tokenizers", "sentence-transformers", "torch")
 
@@ -68,6 +71,11 @@ class SearchBundle:
     @property
     def encoder_dir(self) -> Path:
         return self.path / ENCODER_DIR
+
+    @property
+    def picture_dir(self) -> Path | None:
+        """The query picture's encoder (docs/picture_search.md); None: published without one."""
+        return self.path / PICTURE_DIR if PICTURE_DIR in self.manifest else None
 
     @property
     def input_dim(self) -> int:
@@ -149,12 +157,14 @@ def write_bundle(
     centroids: np.ndarray,
     extra: dict[str, Any] | None = None,
     probes: np.ndarray | None = None,
+    picture_dir: Path | None = None,
     version: str | None = None,
     activate: bool = True,
 ) -> str:
     """Write a new bundle version atomically and (by default) make it the active one.
 
     ``probes`` (P, d) are the calibrated gate's probe queries in the reduced space (core/gate.py).
+    ``picture_dir`` is the exported picture encoder (indexing/picture_export.py), shipped as picture/.
     Returns the version name. On any failure (disk full, permissions) the partial folder is removed,
     the active bundle is left as it was, and BundleWriteError says what went wrong.
     """
@@ -183,6 +193,9 @@ def write_bundle(
         for source in sorted(encoder_dir.iterdir()):
             if source.is_file():
                 shutil.copyfile(source, staging / ENCODER_DIR / source.name)
+        if picture_dir is not None:
+            shutil.copytree(picture_dir, staging / PICTURE_DIR)
+            extra = {**(extra or {}), PICTURE_DIR: json.loads((picture_dir / "picture.json").read_text("utf-8"))}
         np.savez(staging / PROJECTION_FILE, mean=mean, components=components)
         np.save(staging / CENTROIDS_FILE, cents)
         if probe_array is not None:

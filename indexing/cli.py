@@ -67,7 +67,21 @@ def _ocr_stage(settings: IndexSettings, engine: str) -> Any:
     return Ocr(settings.ocr_min_confidence)
 
 
-def _fit_options(args: argparse.Namespace, settings: IndexSettings) -> Any:
+def _picture_dir(settings: IndexSettings, checkpoint: Path | None) -> Path | None:
+    """The captioner's backbone and ImageNet head in ONNX, for the bundle (search by picture), exported
+    once per checkpoint beside the text encoder; None where the backbone has no ImageNet head."""
+    if checkpoint is None:
+        return None
+    from indexing.picture_export import ensure_picture_export
+
+    try:
+        return ensure_picture_export(settings.encoder_dir.parent, checkpoint)
+    except ValueError as exc:
+        log.warning("the bundle will not search by picture: %s", exc)
+        return None
+
+
+def _fit_options(args: argparse.Namespace, settings: IndexSettings, *, picture: Path | None = None) -> Any:
     from indexing.refit import FitOptions
 
     return FitOptions(
@@ -75,6 +89,7 @@ def _fit_options(args: argparse.Namespace, settings: IndexSettings) -> Any:
         clusters=args.clusters,
         show_progress=not args.no_progress,
         vector_index=settings.strategy.vector_index,
+        picture_dir=picture,
     )
 
 
@@ -142,6 +157,9 @@ def index_images(
         torch.set_num_threads(threads)
     log.info("captioning on %s with %s; skipped files are logged to %s", picked, checkpoint, options.skip_log)
     encoder_dir = _encoder_dir(settings)
+    from dataclasses import replace
+
+    options = replace(options, fit=replace(options.fit, picture_dir=_picture_dir(settings, checkpoint)))
     db = _database(settings, db_attempts, db_first_delay)
     recipe = ModelRecipe(checkpoint, picked, threads or None, settings.tag_weight)
     source = partial(open_images, settings.images)
@@ -188,7 +206,7 @@ def cmd_refit(settings: IndexSettings, args: argparse.Namespace) -> Any:
             PostgresWriter(db),
             settings.model_share,
             _encoder_dir(settings),
-            _fit_options(args, settings),
+            _fit_options(args, settings, picture=_picture_dir(settings, settings.captioner_checkpoint)),
             summary,
         )
     finally:

@@ -49,6 +49,7 @@ class FitOptions:
     sample_limit: int = MAX_FIT_SAMPLE
     show_progress: bool = True
     vector_index: str | None = DEFAULT_VECTOR_INDEX  # pgvector ANN index built before activation; None: none
+    picture_dir: Path | None = None  # the bundle's picture encoder (picture_export.py); None: none
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,10 @@ def build_version(
         vector_index=options.vector_index,
     )
     with summary.timed("publish"):
-        publish_space(share, encoder_dir, space, version, rows=written, gate=gate, probes=probes)
+        picture = options.picture_dir
+        publish_space(
+            share, encoder_dir, space, version, rows=written, gate=gate, probes=probes, picture=picture
+        )
     summary.bundle_version = version
     return version
 
@@ -240,9 +244,11 @@ def publish_space(
     rows: int,
     gate: Gate,
     probes: np.ndarray,
+    picture: Path | None = None,
 ) -> None:
     """Write the bundle of a fitted space (its rows already stored under ``version``) with its
-    calibrated answer gate and the gate's probes (P, d), and activate it."""
+    calibrated answer gate and the gate's probes (P, d), and the picture encoder folder ``picture``
+    where given (search by picture), and activate it."""
     encoder_info = json.loads((encoder_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     write_bundle(
         share,
@@ -256,6 +262,7 @@ def publish_space(
             GATE_KEY: gate.to_manifest(),
         },
         probes=probes,
+        picture_dir=picture,
         version=version,
     )
     log.info(

@@ -9,9 +9,10 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
+
+from core.pictures import square_pixels, to_rgb
 
 # Above this many pixels we refuse to decode: a 10,000 x 10,000 image is 100 M pixels and fine,
 # a crafted 50,000 x 50,000 PNG would need gigabytes.
@@ -25,25 +26,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 class ImageDecodeError(ValueError):
     """An image file that cannot be decoded (corrupt, truncated, not an image, too large)."""
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """8-bit RGB; EXIF orientation applied; alpha composited on white."""
-    img = ImageOps.exif_transpose(img) or img
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        scaled = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-        img = Image.fromarray(scaled.astype(np.uint8), mode="L")
-    if img.mode == "P":
-        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, rgba)
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    return img
 
 
 def load_image(path: str | Path, max_side: int = MAX_SIDE) -> Image.Image:
@@ -92,13 +74,5 @@ def preprocess_image(
 
     Safe to call in DataLoader workers; accepts any PIL mode and any size down to 1x1.
     """
-    if image_size < 1:
-        raise ValueError("image_size must be >= 1")
-    img = to_rgb(img)
-    if max(img.size) > 4 * image_size:
-        # Two-step resize: a cheap reduce first, then a good filter, so 10,000 px images stay fast.
-        img = img.reduce(max(1, min(img.size) // (2 * image_size)))
-    img = img.resize((image_size, image_size), Image.Resampling.BICUBIC)
-    pixels = torch.from_numpy(np.asarray(img, dtype=np.float32).copy()) / 255.0  # (S, S, 3)
-    pixels = (pixels - torch.tensor(mean)) / torch.tensor(std)
-    return pixels.permute(2, 0, 1).contiguous()  # (3, S, S)
+    # core.pictures holds the steps so that the Function (no torch) preprocesses a query picture alike.
+    return torch.from_numpy(square_pixels(img, image_size, mean, std))  # (3, S, S)

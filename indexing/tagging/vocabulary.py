@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
+from core.class_tags import Ancestor, ClassWords, load_class_words
 from indexing.tagging.wordnet import DEFAULT_WORDNET_DIR, NounDatabase, wnid_offset
 
 HERE = Path(__file__).resolve().parent
@@ -21,19 +21,6 @@ SYNSETS_FILE = HERE / "imagenet_synsets.txt"  # the 1,000 class ids in the class
 VOCABULARY_FILE = HERE / "imagenet_tags.json"
 NAMES_PER_CLASS = 3
 WORDS_PER_ANCESTOR = 2
-
-
-@dataclass(frozen=True)
-class Ancestor:
-    words: tuple[str, ...]
-    depth: int  # steps below WordNet's root (entity) on the shortest path
-
-
-@dataclass(frozen=True)
-class ClassWords:
-    wnid: str
-    names: tuple[str, ...]  # the class's own lemmas, most common first
-    ancestors: tuple[Ancestor, ...]  # every hypernym above it, nearest first
 
 
 def read_synsets(path: Path = SYNSETS_FILE) -> list[str]:
@@ -71,15 +58,7 @@ def to_json(classes: list[ClassWords]) -> str:
 
 def load_vocabulary(path: Path = VOCABULARY_FILE) -> list[ClassWords]:
     """The shipped vocabulary, in the classifier's output order."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return [
-        ClassWords(
-            c["wnid"],
-            tuple(c["names"]),
-            tuple(Ancestor(tuple(a["words"]), int(a["depth"])) for a in c["ancestors"]),
-        )
-        for c in data["classes"]
-    ]
+    return load_class_words(path)
 
 
 def main(argv: list[str] | None = None) -> int:
