@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 QUERY = "a dog running on the beach"
 
@@ -24,14 +24,20 @@ def shown_ids(page: Page) -> list[str]:
     return page.locator(".result").evaluate_all("items => items.map(item => item.dataset.id)")
 
 
+def search_and_pick(page: Page, site: str, query: str, index: int = 0) -> tuple[Locator, str]:
+    """Opens the page at ?q=query; the result card at ``index`` and its image id."""
+    page.goto(f"{site}/?q={quote(query)}")
+    expect(page.locator(".result").first).to_be_visible()
+    card = page.locator(".result").nth(index)
+    image_id = card.get_attribute("data-id")
+    assert image_id
+    return card, image_id
+
+
 def test_more_like_this_on_a_result_shows_its_similar_images_and_back_to_search_returns(
     page: Page, search_site: str
 ) -> None:
-    page.goto(f"{search_site}/?q={quote(QUERY)}")
-    first = page.locator(".result").first
-    expect(first).to_be_visible()
-    source_id = first.get_attribute("data-id")
-    assert source_id
+    first, source_id = search_and_pick(page, search_site, QUERY)
     text_results = shown_ids(page)
 
     first.get_by_role("button", name="More like this").click()
@@ -59,11 +65,7 @@ def test_more_like_this_on_a_result_shows_its_similar_images_and_back_to_search_
 
 
 def test_the_similar_view_survives_reload_back_and_forward(page: Page, search_site: str) -> None:
-    page.goto(f"{search_site}/?q={quote(QUERY)}")
-    expect(page.locator(".result").first).to_be_visible()
-    second = page.locator(".result").nth(1)
-    source_id = second.get_attribute("data-id")
-    assert source_id
+    second, source_id = search_and_pick(page, search_site, QUERY, 1)
     second.get_by_role("button", name="More like this").click()
     expect(page.locator("#similar-bar")).to_be_visible()
     expected = similar_ids(search_site, source_id, 20)
@@ -93,11 +95,7 @@ def similar_name(site: str, image_id: str) -> str:
 def test_more_like_this_in_the_larger_view_closes_it_and_shows_similar_images(
     page: Page, search_site: str
 ) -> None:
-    page.goto(f"{search_site}/?q={quote('a cat sleeping')}")
-    first = page.locator(".result").first
-    expect(first).to_be_visible()
-    source_id = first.get_attribute("data-id")
-    assert source_id
+    first, source_id = search_and_pick(page, search_site, "a cat sleeping")
     first.locator(".result-open").click()
     dialog = page.locator("#viewer")
     expect(dialog).to_be_visible()
