@@ -3,6 +3,7 @@ it builds is the local engine's, and a worker node killed mid-run changes nothin
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -18,10 +19,12 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import psycopg2
 import pytest
 
 from core.images import LocalFolderStore
-from indexing.memory import MemoryWriter
+from indexing.catalog import Skip
+from indexing.memory import CatalogEntry, MemoryWriter
 from indexing.ray_engine import RayOptions, ray_pipeline
 from indexing.recipe import ModelRecipe
 from indexing.report import RunSummary
@@ -277,6 +280,91 @@ def test_the_ray_engine_on_two_nodes_builds_the_local_engines_catalog(
     assert summary.indexed == IMAGES and summary.seen == IMAGES + len(shapes[1])
     assert dict(summary.skipped) == {"empty": 1, "too_large": 1, "undecodable": 2}
     _assert_same_catalog(writer, local_index)
+
+
+def _cli_env(
+    dsn: str, share: Path, images: Path, checkpoint: Path, encoder_dir: Path, address: str
+) -> dict[str, str]:
+    """The command line's settings for the options of ``quiet_options``, mapping on the cluster."""
+    return {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "MODEL_SHARE_PATH": str(share),
+        "IMAGE_STORE": "folder",
+        "IMAGES_DIR": str(images),
+        "CAPTIONER_CHECKPOINT": str(checkpoint),
+        "ENCODER_DIR": str(encoder_dir),
+        "INDEX_LOG_DIR": str(share.parent / "logs"),
+        "INDEX_BATCH_SIZE": "8",
+        "INDEX_WORKERS": "0",
+        "INDEX_MAX_LENGTH": "8",
+        "INDEX_THREADS": "1",
+        "INDEX_ENGINE": "ray",
+        "RAY_ADDRESS": address,
+        "INDEX_RAY_ACTOR_CPUS": str(RAY_OPTIONS.actor_cpus),
+    }
+
+
+INDEX = [sys.executable, "-m", "indexing.cli", "index", "--no-progress", "--pca-dim", "8", "--clusters", "4"]
+
+
+def _catalog(dsn: str) -> MemoryWriter:
+    """The catalog a database holds, as a MemoryWriter's (for ``_assert_same_catalog``)."""
+    writer = MemoryWriter()
+    conn = psycopg2.connect(dsn)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT image_id, location, name, etag, caption, alternatives, score, captioner, encoder,"
+            " embedding::text, tags::text FROM catalog"
+        )
+        for row in cur.fetchall():
+            embedding = np.array(json.loads(row[9]), dtype=np.float32)
+            writer.catalog[row[0]] = CatalogEntry(*row[1:9], embedding, json.dumps(json.loads(row[10])))
+        cur.execute("SELECT image_id, name, reason FROM skipped")
+        for image_id, name, reason in cur.fetchall():
+            writer.skipped[image_id] = ("", Skip(image_id, name, reason, ""))
+    conn.close()
+    return writer
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_driver_killed_mid_run_resumes_to_the_local_engines_catalog(
+    ray_cluster: RayCluster,
+    shapes: tuple[Path, dict[str, str]],
+    local_index: MemoryWriter,
+    tiny_checkpoint: Path,
+    encoder_dir: Path,
+    fresh_dsn: str,
+    tmp_path: Path,
+) -> None:
+    """`indexing.cli index --engine ray` SIGKILLed once 2 batches were committed, then run again. The
+    second run waits about 50 s for Ray to free the dead driver's actors (docs/indexing.md)."""
+    env = _cli_env(
+        fresh_dsn, tmp_path / "share", shapes[0], tiny_checkpoint, encoder_dir, ray_cluster.address
+    )
+    driver = subprocess.Popen(
+        INDEX,
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while driver.poll() is None and len(_catalog(fresh_dsn).catalog) < 16:
+            assert time.monotonic() < deadline, "the driver stored no 2 batches in 240 s"
+            time.sleep(0.05)
+    finally:
+        _kill_group(driver, signal.SIGKILL)
+    assert driver.returncode == -signal.SIGKILL
+    assert 16 <= len(_catalog(fresh_dsn).catalog) < IMAGES  # killed mid-way, after some batches
+
+    resumed = subprocess.run(INDEX, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "already indexed 0" not in resumed.stdout
+    _assert_same_catalog(_catalog(fresh_dsn), local_index)
 
 
 @pytest.mark.slow
