@@ -8,7 +8,8 @@ Each round receives up to ``batch_messages`` messages, hidden for ``visibility_s
   reason logged.
 - the rest: the index is brought up to date ONCE for the whole round, and only after that run has
   committed and published are they deleted. A run that fails or is killed leaves them hidden until
-  the visibility timeout; then they are delivered again and the next drain indexes what is missing.
+  the visibility timeout (a run that fails with an error releases them after ``retry_seconds``); then
+  they are delivered again and the next drain indexes what is missing.
 Rounds repeat until a receive finds the queue empty (events that arrived during a run make a round).
 """
 
@@ -46,6 +47,7 @@ class DrainOptions:
     batch_messages: int = 5000
     visibility_seconds: int = 3600
     max_dequeue: int = 5
+    retry_seconds: int = 60  # a failed run's messages come back after this, not the visibility timeout
 
 
 @dataclass
@@ -92,7 +94,11 @@ def drain(
         if not pending:
             continue
         log.info("%d of %d messages need the index brought up to date: one run", len(pending), len(messages))
-        report.runs.append(run_index())
+        try:
+            report.runs.append(run_index())
+        except Exception:
+            _release(queue, pending, options.retry_seconds)
+            raise
         for message in pending:
             report.redelivered += not _delete(queue, message)
         report.indexed_messages += len(pending)
@@ -112,7 +118,10 @@ def drain_configured_queue(settings: IndexSettings, run_index: Callable[[], Any]
     _, _, where = open_images(settings.images).location.partition(":")
     account, _, container = where.partition("/")
     options = DrainOptions(
-        queue_settings.batch_messages, queue_settings.visibility_seconds, queue_settings.max_dequeue
+        queue_settings.batch_messages,
+        queue_settings.visibility_seconds,
+        queue_settings.max_dequeue,
+        queue_settings.retry_seconds,
     )
     queue = open_queue(queue_settings, queue_settings.name)
     poison = open_queue(queue_settings, queue_settings.poison_name)
@@ -169,6 +178,18 @@ def _to_poison(
         raise QueueUnavailable(message_text) from exc
     report.poisoned[reason.split(":")[0]] += 1
     _delete(queue, message)
+
+
+def _release(queue: QueueClient, messages: list[QueueMessage], delay_seconds: int) -> None:
+    """Let a failed run's messages come back after ``delay_seconds`` (best effort: a message that
+    cannot be released comes back after its visibility timeout anyway)."""
+    from azure.core.exceptions import AzureError
+
+    for message in messages:
+        try:
+            queue.update_message(message, visibility_timeout=delay_seconds)
+        except AzureError as exc:
+            log.warning("message %s stays hidden until its visibility timeout: %s", message.id, _cause(exc))
 
 
 def _receive(queue: QueueClient, options: DrainOptions) -> list[QueueMessage]:

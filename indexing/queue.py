@@ -29,6 +29,7 @@ class QueueSettings:
     batch_messages: int  # most messages one index run answers for
     visibility_seconds: int  # how long received messages stay hidden: longer than one run
     max_dequeue: int  # deliveries after which a message is moved to the poison queue
+    retry_seconds: int  # when a failed run's messages come back (a killed run's: visibility_seconds)
 
     @classmethod
     def from_env(cls, reader: EnvReader) -> QueueSettings | None:
@@ -53,6 +54,7 @@ class QueueSettings:
                 "INDEX_QUEUE_VISIBILITY_SECONDS", 3600, 1, MAX_VISIBILITY_SECONDS
             ),
             max_dequeue=reader.integer("INDEX_QUEUE_MAX_DEQUEUE", 5, 1, 1000),
+            retry_seconds=reader.integer("INDEX_QUEUE_RETRY_SECONDS", 60, 0, MAX_VISIBILITY_SECONDS),
         )
 
 

@@ -447,6 +447,8 @@ resource job 'Microsoft.App/jobs@2026-01-01' = {
                 accountName: imageStorageName
                 queueName: queueName
                 queueLength: string(messagesPerExecution)
+                // Count only visible messages: those a running execution holds are not new work.
+                queueLengthStrategy: 'visibleonly'
                 cloud: 'AzurePublicCloud'
               }
               identity: identity.id
