@@ -1,6 +1,7 @@
 """Warm query latency over HTTP and recall of cluster routing, on a 100k-row index in real Postgres.
 
     .venv/bin/python -m benchmarks.search_latency --rows 100000 --queries 300
+    .venv/bin/python -m benchmarks.search_latency --rows 100000 --queries 300 --before /tmp/before
 
 Builds (once, cached in .data/bench) an index of caption-like embeddings (see caption_corpus.py) in an
 embedded PostgreSQL with pgvector through the real publishing code, then:
@@ -8,6 +9,9 @@ embedded PostgreSQL with pgvector through the real publishing code, then:
      with the database time of each;
   2. the whole HTTP round trip to a uvicorn server on loopback at the default nprobe, median and p99,
      split into encode / assign / database as the server reports them.
+Each row has tags like the tagger's (a class name and generic WordNet words, core/tags.py). With
+``--before TREE`` (a `git worktree` of an earlier commit) step 2 serves the same index from that tree
+and from this one, taking turns, instead of hybrid beside cosine-only ranking.
 Prints markdown tables for docs/benchmarks.md.
 """
 
@@ -28,6 +32,20 @@ import numpy as np
 from benchmarks.caption_corpus import CACHE, encode_cached, sentences, subject_of, synthesise
 
 NPROBES = (1, 2, 4, 8, 16, 32, 64)
+# Generic words the tagger adds above a class name (indexing/tagging/): each row gets some of them.
+_GENERIC_WORDS = (
+    "animal organism living thing whole object artifact instrumentality device structure covering "
+    "container vehicle conveyance plant food commodity equipment implement creation"
+)
+GENERIC = tuple(_GENERIC_WORDS.split())
+
+
+def synthetic_tags(caption: str, row: int) -> tuple[tuple[str, float], ...]:
+    """A class name (the caption's subject's last word) and five generic words, as the tagger stores."""
+    rng = np.random.default_rng(row)
+    confidence = round(float(rng.uniform(0.2, 0.9)), 4)
+    generic = rng.choice(len(GENERIC), 5, replace=False)
+    return ((caption.split()[1], confidence), *((GENERIC[g], confidence) for g in generic))
 
 
 def ms(values: list[float]) -> tuple[float, float]:
@@ -44,7 +62,7 @@ def ensure_index(rows: int, real: int, dsn: str, share: Path, encoder_dir: Path)
     conn = make_connector(dsn, register_vector=False)()
     try:
         version = load_bundle(share, verify_checksums=False).version
-        if count_images(conn, version) == rows:
+        if count_images(conn, version) == rows and _has_tags(conn, version):
             return version
     except BundleError:
         pass
@@ -52,8 +70,9 @@ def ensure_index(rows: int, real: int, dsn: str, share: Path, encoder_dir: Path)
     embeddings = synthesise(
         encode_cached(texts, encoder_dir, f"real-{real}"), subject_of(texts), rows, seed=2
     )
+    captions = [texts[i] if i < real else f"synthetic caption {i}" for i in range(rows)]
     images = [
-        CaptionedImage(f"r{i}", f"r{i}.jpg", texts[i] if i < real else f"synthetic caption {i}")
+        CaptionedImage(f"r{i}", f"r{i}.jpg", captions[i], tags=synthetic_tags(captions[i], i))
         for i in range(rows)
     ]
     started = time.perf_counter()
@@ -64,6 +83,17 @@ def ensure_index(rows: int, real: int, dsn: str, share: Path, encoder_dir: Path)
     conn.close()
     print(f"  built and published {rows} rows in {time.perf_counter() - started:.0f} s")
     return version
+
+
+def _has_tags(conn: object, version: str) -> bool:
+    """Whether the cached index has the tags and the stored searchable text of today's rows."""
+    with conn.cursor() as cur:  # type: ignore[attr-defined]
+        cur.execute(
+            "SELECT tags <> '[]' AND search_text IS NOT NULL FROM images WHERE bundle_version = %s LIMIT 1",
+            (version,),
+        )
+        row = cur.fetchone()
+    return bool(row and row[0])
 
 
 def ensure_ivfflat(dsn: str, share: Path, version: str) -> None:
@@ -132,13 +162,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(env: dict[str, str]) -> Iterator[str]:
-    """Run `function_app.cli serve` with ``env`` on a free port until healthy; yields its base URL."""
+def serving(env: dict[str, str], tree: Path | None = None) -> Iterator[str]:
+    """Run `function_app.cli serve` with ``env`` on a free port until healthy (from the checkout
+    ``tree``; None: this one); yields its base URL."""
     import httpx
 
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "function_app.cli", "serve", "--port", str(port)],
+        cwd=tree,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -161,11 +193,13 @@ def serving(env: dict[str, str]) -> Iterator[str]:
         server.wait(10)
 
 
-def http_latency(env: dict[str, str], queries: list[str], k: int) -> dict[str, tuple[float, float]]:
+def http_latency(
+    env: dict[str, str], queries: list[str], k: int, tree: Path | None = None
+) -> dict[str, tuple[float, float]]:
     import httpx
 
     parts: dict[str, list[float]] = {"round trip": [], "encode": [], "assign": [], "database": []}
-    with serving(env) as base, httpx.Client(base_url=base, timeout=10) as client:
+    with serving(env, tree) as base, httpx.Client(base_url=base, timeout=10) as client:
         for query in queries[:20]:  # warm-up
             client.get("/api/search", params={"q": query, "k": k})
         for query in queries:
@@ -187,6 +221,12 @@ def main() -> None:
     parser.add_argument("--real", type=int, default=20_000, help="rows that are really encoded captions")
     parser.add_argument("--queries", type=int, default=300, help="held-out caption queries")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="an earlier checkout: serve the index from it and from this tree, in turns",
+    )
+    parser.add_argument("--skip-recall", action="store_true", help="only the HTTP round trip")
     args = parser.parse_args()
 
     import tempfile
@@ -205,10 +245,13 @@ def main() -> None:
     ensure_ivfflat(dsn, share, version)
     queries = sentences(args.real + args.queries, seed=1)[args.real :]  # captions not in the index
 
-    print(f"\n### Recall@{args.k} against exact search, {len(queries)} queries, database time per query\n")
-    print("| strategy | recall@10 | db median ms | db p99 ms |\n|---|---|---|---|")
-    for name, recall, median, p99 in recall_table(dsn, share, queries, args.k):
-        print(f"| {name} | {recall:.3f} | {median:.1f} | {p99:.1f} |")
+    if not args.skip_recall:
+        print(
+            f"\n### Recall@{args.k} against exact search, {len(queries)} queries, database time per query\n"
+        )
+        print("| strategy | recall@10 | db median ms | db p99 ms |\n|---|---|---|---|")
+        for name, recall, median, p99 in recall_table(dsn, share, queries, args.k):
+            print(f"| {name} | {recall:.3f} | {median:.1f} | {p99:.1f} |")
 
     env = {
         **os.environ,
@@ -217,20 +260,26 @@ def main() -> None:
         "IMAGES_DIR": str(CACHE),  # the benchmark rows name no real files
         "SEARCH_NPROBE": str(DEFAULT_NPROBE),
     }
+    beside = f"this tree beside {args.before}" if args.before else "beside cosine only"
     print(
         f"\n### Warm HTTP round trip, default strategy ({DEFAULT_STRATEGY}, nprobe={DEFAULT_NPROBE}), k={args.k}, "
         f"{len(queries)} sequential queries; the default ranking (hybrid with full-text search, cutoff) "
-        "beside cosine only, servers taking turns\n"
+        f"{beside}, servers taking turns\n"
     )
-    variants = {
-        f"default (hybrid w={DEFAULT_TEXT_WEIGHT}, the bundle's calibrated gate)": env,
-        "cosine only (SEARCH_TEXT_WEIGHT=0)": {**env, "SEARCH_TEXT_WEIGHT": "0"},
-    }
+    default = f"default (hybrid w={DEFAULT_TEXT_WEIGHT}, the bundle's calibrated gate)"
+    variants: dict[str, tuple[dict[str, str], Path | None]] = {default: (env, None)}
+    if args.before:
+        variants = {
+            f"{default}, {args.before}": (env, args.before.resolve()),
+            f"{default}, this tree": (env, None),
+        }
+    else:
+        variants["cosine only (SEARCH_TEXT_WEIGHT=0)"] = ({**env, "SEARCH_TEXT_WEIGHT": "0"}, None)
     halves = [queries[: len(queries) // 2], queries[len(queries) // 2 :]]
     measured: dict[str, list[dict[str, tuple[float, float]]]] = {name: [] for name in variants}
     for half in halves:  # A B A B halves rather than A then B, so load drift hits both
-        for name, variant_env in variants.items():
-            measured[name].append(http_latency(variant_env, half, args.k))
+        for name, (variant_env, tree) in variants.items():
+            measured[name].append(http_latency(variant_env, half, args.k, tree))
     print(
         "| ranking | part | median ms (1st half, 2nd half) | p99 ms (1st half, 2nd half) |\n|---|---|---|---|"
     )
