@@ -22,6 +22,7 @@ from core.images.base import IMAGE_EXTENSIONS
 from core.settings import PROJECT_ROOT
 from function_app import openapi
 from function_app.errors import InvalidRequest, NotFound, ServiceUnavailable
+from function_app.filters import parse_filters
 from function_app.middleware import BodyLimit, HeadAsGet, SecurityHeaders, UnexpectedErrors
 from function_app.planner import MAX_NPROBE
 from function_app.request_input import (
@@ -67,6 +68,7 @@ def _result_json(result: SearchResult, base_url: str) -> dict[str, Any]:
         "strategy": result.strategy.value,
         "nprobe": result.nprobe,
         "bundle_version": result.bundle_version,
+        "sort": result.sort.value,
         "results": [
             {
                 "id": hit.image_id,
@@ -74,6 +76,8 @@ def _result_json(result: SearchResult, base_url: str) -> dict[str, Any]:
                 "caption": hit.caption,
                 "alternatives": list(hit.alternatives),
                 "tags": [{"text": text, "confidence": confidence} for text, confidence in hit.tags],
+                "taken": hit.taken.isoformat() if hit.taken else None,
+                "taken_from": hit.taken_from or None,
                 "text_in_picture": hit.text_in_picture,
                 "score": hit.score,
                 "similarity": hit.similarity,
@@ -162,7 +166,8 @@ def create_api(
         k = parse_int("k", params.get("k"), search.default_k, 1, search.max_k)
         nprobe = parse_int("nprobe", params.get("nprobe"), None, 1, MAX_NPROBE)
         assert k is not None
-        result = service().search(query, k, nprobe)  # type: ignore[arg-type]  # clean_query rejects None
+        filters = parse_filters(params)
+        result = service().search(query, k, nprobe, filters=filters)  # type: ignore[arg-type]
         return JSONResponse(_result_json(result, str(request.base_url).rstrip("/")))
 
     @api.get(

@@ -24,6 +24,8 @@ from core.captions import split_captions
 from core.database import Connection
 from core.tags import ImageTags, parse_tags
 from core.vector_index import Strategy, typed_embedding, vector_index_name
+from function_app.filtered_search import search_filtered
+from function_app.filters import SearchFilters
 from function_app.planner import SearchPlan
 
 __all__ = [
@@ -120,9 +122,17 @@ class IndexedImage:
 
 
 def search_index(
-    conn: Connection, version: str, query: np.ndarray, k: int, plan: SearchPlan
+    conn: Connection,
+    version: str,
+    query: np.ndarray,
+    k: int,
+    plan: SearchPlan,
+    filters: SearchFilters | None = None,
 ) -> list[IndexedImage]:
-    """Top ``k`` rows of ``version`` by cosine similarity to ``query``, a unit vector of the reduced space."""
+    """Top ``k`` rows of ``version`` by cosine similarity to ``query``, a unit vector of the reduced space;
+    with ``filters``, the top ``k`` of those they keep (function_app/filtered_search.py)."""
+    if filters is not None and filters.active:
+        return [indexed_image(row) for row in search_filtered(conn, version, query, k, plan, filters)]
     vector = np.asarray(query, dtype=np.float32)
     params = {"query": vector, "version": version, "k": k}
     with conn.cursor() as cur:

@@ -8,12 +8,13 @@ states the limits that are in force.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from core.images.base import IMAGE_EXTENSIONS
 from core.vector_index import Strategy
+from function_app.filters import MAX_FOLDER_CHARS, MAX_TAG_CHARS, MAX_TAGS, Sort
 from function_app.planner import MAX_NPROBE
 from function_app.request_input import MAX_IMAGE_ID_CHARS, SIMILAR_PARAMETERS
 from function_app.settings import SearchSettings
@@ -50,6 +51,12 @@ class Hit(BaseModel):
     similarity: float = Field(description="query-image cosine (captions and tags), reduced space")
     text_match: bool = Field(description="whether a caption or tag shares a word with the query")
     url: str = Field(description="where the image can be fetched")
+    taken: str | None = Field(
+        default=None,
+        description="when the picture was taken, ISO 8601: EXIF DateTimeOriginal, else the file's "
+        "modification time (taken_from says which); null for images indexed before dates were stored",
+    )
+    taken_from: Literal["exif", "modified"] | None = Field(default=None, description="where taken came from")
 
 
 class Timing(BaseModel):
@@ -65,6 +72,7 @@ class SearchResponse(BaseModel):
     strategy: Strategy = Field(description="how the rows were ranked")
     nprobe: int | None = Field(description="clusters or lists probed (clusters, ivfflat), else null")
     bundle_version: str
+    sort: Sort = Field(description="how the results are ordered (the sort parameter)")
     results: list[Hit] = Field(description="at most k, best first; fewer when nothing else matches well")
     timing_ms: Timing
 
@@ -214,7 +222,56 @@ def search_parameters(search: SearchSettings) -> list[dict[str, Any]]:
             "description": "clusters or IVFFlat lists probed; the configured number when absent",
             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_NPROBE},
         },
+        *FILTER_QUERY_PARAMETERS,
     ]
+
+
+_WHEN = "an ISO 8601 date (the whole day, UTC) or date-time (UTC unless it has an offset)"
+# The filters and sort (function_app/filters.py, docs/filters.md); the same in a JSON body.
+FILTER_QUERY_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "taken_after",
+        "in": "query",
+        "required": False,
+        "description": f"only pictures taken at or after this: {_WHEN}",
+        "schema": {"type": "string", "examples": ["2024-05-31", "2024-05-31T18:30:00+02:00"]},
+    },
+    {
+        "name": "taken_before",
+        "in": "query",
+        "required": False,
+        "description": f"only pictures taken at or before this: {_WHEN}; not earlier than taken_after",
+        "schema": {"type": "string", "examples": ["2024-06-30"]},
+    },
+    {
+        "name": "folder",
+        "in": "query",
+        "required": False,
+        "description": "only pictures in this folder or its subfolders (a name prefix up to a '/')",
+        "schema": {"type": "string", "maxLength": MAX_FOLDER_CHARS},
+    },
+    {
+        "name": "tag",
+        "in": "query",
+        "required": False,
+        "explode": True,
+        "description": "only pictures tagged with every one of these words (repeat it, or separate the "
+        "words with commas) at the tag confidence chosen on validation",
+        "schema": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": MAX_TAG_CHARS},
+            "maxItems": MAX_TAGS,
+        },
+    },
+    {
+        "name": "sort",
+        "in": "query",
+        "required": False,
+        "description": "relevance (the default), or newest / oldest: the same k most relevant results "
+        "ordered by when they were taken, those without a date last",
+        "schema": {"type": "string", "enum": [s.value for s in Sort], "default": "relevance"},
+    },
+]
 
 
 def search_body(search: SearchSettings) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from core.bundle import SearchBundle
 from core.database import Connection
+from function_app.filters import SearchFilters
 from function_app.index_reader import IndexedImage, SearchPlan, search_index, text_ranks
 
 DEFAULT_TEXT_WEIGHT = 0.2
@@ -114,11 +115,12 @@ def rank_images(
     k: int,
     plan: SearchPlan,
     options: RankingOptions,
+    filters: SearchFilters | None = None,
 ) -> list[RankedImage]:
     """Rank ``version``'s images for a query given as its reduced unit vector and its text; ``options``
-    must be resolved (no ``auto`` threshold)."""
+    must be resolved (no ``auto`` threshold). ``filters``: only the images they keep are candidates."""
     depth = max(k, options.pool)
-    semantic = search_index(conn, version, query, depth, plan)
+    semantic = search_index(conn, version, query, depth, plan, filters)
     if options.text_weight <= 0:
         return blend(semantic, [], k, options)
     ranks = text_ranks(conn, version, text, [image.image_id for image in semantic])

@@ -13,8 +13,9 @@ import unicodedata
 from typing import Any
 
 from function_app.errors import InvalidRequest
+from function_app.filters import FILTER_PARAMETERS, REPEATABLE_PARAMETERS
 
-SEARCH_PARAMETERS = ("q", "k", "nprobe")
+SEARCH_PARAMETERS = ("q", "k", "nprobe", *FILTER_PARAMETERS)
 SIMILAR_PARAMETERS = ("id", "k", "nprobe")
 MAX_IMAGE_ID_CHARS = 128  # ids are 32 hex digits (indexing/plan.py image_identity); room for others
 MAX_JSON_DEPTH = 32
@@ -68,12 +69,12 @@ def check_query_text(raw: Any) -> None:
 
 
 def check_parameters(names: list[str], allowed: tuple[str, ...] = SEARCH_PARAMETERS) -> None:
-    """Only the ``allowed`` parameters (by default the search's), each at most once."""
+    """Only the ``allowed`` parameters (by default the search's), each at most once but ``tag``."""
     unknown = sorted(set(names) - set(allowed))
     if unknown:
         shown = ", ".join(ascii(n)[1:-1] if _has_surrogate(n) else n for n in unknown)
         raise InvalidRequest(f"unknown parameter(s): {shown}; allowed: {', '.join(allowed)}")
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted({n for n in names if names.count(n) > 1} - REPEATABLE_PARAMETERS)
     if repeated:
         raise InvalidRequest(f"parameter(s) given more than once: {', '.join(repeated)}")
 

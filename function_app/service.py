@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from core.database import ConnectionPool, DatabaseUnavailable
@@ -13,6 +14,8 @@ from core.tags import ImageTags
 from core.vector_index import Strategy
 from function_app.bundles import BundleSource
 from function_app.errors import InvalidRequest, ServiceUnavailable
+from function_app.filtered_search import taken_times
+from function_app.filters import SearchFilters, Sort
 from function_app.index_reader import IndexedImage, count_images
 from function_app.planner import PlanOptions, choose_strategy, plan_search
 from function_app.ranking import RankingOptions, rank_images
@@ -32,6 +35,8 @@ class SearchHit:
     text_match: bool  # whether a caption or tag shares a word with the query
     url: str
     tags: ImageTags = ()  # (word, confidence), names before generic words: what the picture shows
+    taken: datetime | None = field(default=None, kw_only=True)  # when it was taken (indexing/taken.py)
+    taken_from: str = field(default="", kw_only=True)  # "exif", "modified"; "": indexed before dates
     text_in_picture: str = ""  # the words OCR read in the picture; '': none read, or OCR off
 
 
@@ -44,6 +49,7 @@ class SearchResult:
     bundle_version: str
     hits: list[SearchHit]
     timing_ms: dict[str, float] = field(default_factory=dict)
+    sort: Sort = field(default=Sort.RELEVANCE, kw_only=True)  # how the hits are ordered
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,23 @@ class SimilarResult:
     bundle_version: str
     hits: list[SearchHit]  # nearest first, the source excluded; score and similarity are the cosine
     timing_ms: dict[str, float] = field(default_factory=dict)
+
+
+def with_taken(hits: list[SearchHit], taken: dict[str, tuple[datetime | None, str]]) -> list[SearchHit]:
+    """The hits with the time each was taken (``filtered_search.taken_times``)."""
+    unknown: tuple[datetime | None, str] = (None, "")
+    found = [(hit, taken.get(hit.image_id, unknown)) for hit in hits]
+    return [replace(hit, taken=at, taken_from=source) for hit, (at, source) in found]
+
+
+def order_by_date(hits: list[SearchHit], sort: Sort) -> list[SearchHit]:
+    """``newest``/``oldest``: the same hits by the time taken, those without one last, ties in
+    relevance order; ``relevance``: as they are."""
+    if sort is Sort.RELEVANCE:
+        return hits
+    dated = [(hit.taken, hit) for hit in hits if hit.taken is not None]
+    dated.sort(key=lambda pair: pair[0], reverse=sort is Sort.NEWEST)  # stable: ties keep relevance order
+    return [hit for _, hit in dated] + [hit for hit in hits if hit.taken is None]
 
 
 def clean_query(raw: str | None, max_chars: int) -> str:
@@ -105,10 +128,13 @@ class SearchService:
         *,
         plan: PlanOptions | None = None,
         ranking: RankingOptions | None = None,
+        filters: SearchFilters | None = None,
     ) -> SearchResult:
         """Top ``k`` images for ``query``. ``nprobe`` overrides the plan's; ``plan`` and ``ranking``
         replace the configured options for this call (the evaluation asks for exact search, say, or
-        cosine similarity alone without a cutoff)."""
+        cosine similarity alone without a cutoff). ``filters``: only the images they keep, in their
+        sort order (function_app/filters.py)."""
+        filters = filters or SearchFilters()
         text = clean_query(query, self.max_query_chars)
         if not 1 <= k <= self.max_k:
             raise InvalidRequest(f"k must be between 1 and {self.max_k}, got {k}")
@@ -132,7 +158,10 @@ class SearchService:
                 known = time.perf_counter()
                 search_plan = plan_search(options, facts, vector, bundle.centroids, probes)
                 planned = time.perf_counter()
-                ranked = rank_images(conn, bundle.version, vector, text, k, search_plan, ranking_options)
+                ranked = rank_images(
+                    conn, bundle.version, vector, text, k, search_plan, ranking_options, filters
+                )
+                taken = taken_times(conn, bundle.version, [r.image.image_id for r in ranked])
         except DatabaseUnavailable as exc:
             raise ServiceUnavailable(f"the search database is unavailable: {exc}") from exc
         queried = time.perf_counter()
@@ -151,9 +180,11 @@ class SearchService:
             )
             for r in ranked
         ]
+        hits = order_by_date(with_taken(hits, taken), filters.sort)
         finished = time.perf_counter()
         routed = search_plan.strategy in (Strategy.CLUSTERS, Strategy.IVFFLAT)
         return SearchResult(
+            sort=filters.sort,
             query=text,
             k=k,
             strategy=search_plan.strategy,

@@ -85,7 +85,11 @@ def test_nprobe_sets_the_clusters_probed_by_cluster_routing(
         ({"q": "dog", "k": "101"}, "k must be between 1 and 100, got 101"),
         ({"q": "dog", "k": "2.5"}, "k must be an integer, got '2.5'"),
         ({"q": "dog", "nprobe": "0"}, "nprobe must be between 1 and 32768, got 0"),
-        ({"q": "dog", "limit": "3"}, "unknown parameter(s): limit; allowed: q, k, nprobe"),
+        (
+            {"q": "dog", "limit": "3"},
+            "unknown parameter(s): limit; allowed: q, k, nprobe, taken_after, taken_before, folder, tag, "
+            "sort",
+        ),
     ],
 )
 def test_bad_query_parameters_get_a_400_with_a_message(
@@ -112,7 +116,11 @@ def test_repeated_parameter_is_refused(client: TestClient) -> None:
         (b'{"q": 5}', "q must be a string, got 5"),
         (b'{"q": "dog", "k": true}', "k must be an integer, got true"),
         (b'{"q": "dog", "k": "many"}', "k must be an integer, got 'many'"),
-        (b'{"q": "dog", "sort": "asc"}', "unknown parameter(s): sort; allowed: q, k, nprobe"),
+        (
+            b'{"q": "dog", "order": "asc"}',
+            "unknown parameter(s): order; allowed: q, k, nprobe, taken_after, taken_before, folder, tag, "
+            "sort",
+        ),
     ],
 )
 def test_bad_json_bodies_get_a_400_with_a_message(client: TestClient, body: bytes, message: str) -> None:

@@ -85,7 +85,7 @@ def test_the_schema_states_the_search_contract() -> None:  # issue 18 row 14: it
     assert params["nprobe"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 32768}
     body = post["requestBody"]["content"]["application/json"]["schema"]
     assert (set(body["properties"]), body["required"], body["additionalProperties"]) == (
-        {"q", "k", "nprobe"},
+        {"q", "k", "nprobe", "taken_after", "taken_before", "folder", "tag", "sort"},
         ["q"],
         False,
     )

@@ -53,7 +53,11 @@ def test_tabs_and_newlines_are_whitespace_not_control_characters(client: TestCli
         (b'{"q": "\\ud800"}', "query must be valid Unicode: it contains a lone surrogate U+D800"),  # row 6
         (b'{"q": "a \\udfff b"}', "query must be valid Unicode: it contains a lone surrogate U+DFFF"),
         (b'{"q": "dog", "k": "\\ud800"}', "k must be an integer, got '\\\\ud800'"),
-        (b'{"\\ud800": 1}', "unknown parameter(s): \\\\ud800; allowed: q, k, nprobe"),
+        (
+            b'{"\\ud800": 1}',
+            "unknown parameter(s): \\\\ud800; allowed: q, k, nprobe, taken_after, taken_before, folder, "
+            "tag, sort",
+        ),
     ],
 )
 def test_lone_surrogates_in_json_are_a_400(client: TestClient, body: bytes, message: str) -> None:
@@ -323,7 +327,7 @@ def test_a_missing_bundle_names_no_path(fresh_dsn: str, tmp_path: Path, images_d
 class _BrokenService:
     """Fails as a bug would; health still answers."""
 
-    def search(self, query: str, k: int, nprobe: int | None = None) -> Any:
+    def search(self, query: str, k: int, nprobe: int | None = None, **options: Any) -> Any:
         raise RuntimeError(f"a bug\nwith a second line for {query!r}")
 
     def health(self) -> dict[str, Any]:

@@ -1,0 +1,134 @@
+"""Filtered search: the strategies of index_reader.py with the filters of filters.py, static SQL only.
+
+Every filter is one bound parameter of the one static ``FILTER_SQL`` (NULL or an empty array leaves it
+open), so no SQL text is ever built from a request. An ANN index walks the rows nearest the query and
+drops those the filter refuses; a selective filter would leave fewer than k. pgvector 0.8's iterative
+index scans keep walking until k rows pass (``relaxed_order``, re-sorted here; bounded by
+``hnsw.max_scan_tuples`` and ``ivfflat.max_probes``), and when a strategy still returns fewer than k
+(the bound was reached, or the query's K-means clusters hold fewer matches) the filtered rows are
+searched exactly, so a filtered search returns k results whenever k rows pass the filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import assert_never
+
+import numpy as np
+from psycopg2 import sql
+
+from core.database import Connection
+from core.vector_index import Strategy, typed_embedding
+from function_app.filters import SearchFilters
+from function_app.planner import SearchPlan
+
+# hnsw.max_scan_tuples: pgvector's default (20,000) reaches 50 rows through a 1 % filter with room to spare
+# (docs/filters.md); ivfflat.max_probes: every list, as pgvector's default.
+HNSW_MAX_SCAN_TUPLES = 20_000
+
+FILTER_SQL = """
+  AND (%(taken_after)s::timestamptz IS NULL OR taken >= %(taken_after)s::timestamptz)
+  AND (%(taken_before)s::timestamptz IS NULL OR taken < %(taken_before)s::timestamptz)
+  AND (%(folder)s::text IS NULL OR starts_with(name, %(folder)s::text))
+  AND (cardinality(%(tags)s::text[]) = 0 OR NOT EXISTS (
+      SELECT 1 FROM unnest(%(tags)s::text[]) AS wanted(word)
+      WHERE NOT EXISTS (
+          SELECT 1 FROM jsonb_array_elements(tags) AS held(pair)
+          WHERE lower(held.pair->>0) = wanted.word AND (held.pair->>1)::float8 >= %(tag_confidence)s
+      )
+  ))"""
+
+_COLUMNS = "image_id, name, caption, alternatives, tags, 1 - (embedding <=> %(query)s) AS similarity"
+
+_EXACT = f"""
+SELECT {_COLUMNS}
+FROM images
+WHERE bundle_version = %(version)s {FILTER_SQL}
+ORDER BY embedding <=> %(query)s
+LIMIT %(k)s
+"""
+
+_ROUTED = f"""
+SELECT {_COLUMNS}
+FROM images
+WHERE bundle_version = %(version)s AND cluster_id = ANY(%(clusters)s) {FILTER_SQL}
+ORDER BY embedding <=> %(query)s
+LIMIT %(k)s
+"""
+
+_TAKEN = """
+SELECT image_id, taken, taken_from FROM images WHERE bundle_version = %(version)s AND image_id = ANY(%(ids)s)
+"""
+
+
+@cache
+def _ann(dim: int) -> sql.Composed:
+    # relaxed_order may return rows slightly out of order: the outer query sorts them again. The
+    # dimension comes from the bundle manifest (see index_reader._ann_search), never from a request.
+    column = typed_embedding(dim)
+    return sql.SQL(
+        "WITH found AS MATERIALIZED (SELECT image_id, name, caption, alternatives, tags, "
+        "{column} <=> %(query)s::vector({dim}) AS distance FROM images WHERE bundle_version = %(version)s "
+        + FILTER_SQL
+        + " ORDER BY {column} <=> %(query)s::vector({dim}) LIMIT %(k)s) "
+        "SELECT image_id, name, caption, alternatives, tags, 1 - distance AS similarity FROM found "
+        "ORDER BY distance"
+    ).format(column=column, dim=sql.Literal(int(dim)))
+
+
+def search_filtered(
+    conn: Connection,
+    version: str,
+    query: np.ndarray,
+    k: int,
+    plan: SearchPlan,
+    filters: SearchFilters,
+    *,
+    iterative: bool = True,
+) -> list[tuple[object, ...]]:
+    """Rows ``(image_id, name, caption, alternatives, tags, similarity)`` of the top ``k`` rows that pass
+    ``filters``; fewer only when fewer pass. ``iterative=False`` turns pgvector's iterative scans off
+    (the benchmark's comparison)."""
+    vector = np.asarray(query, dtype=np.float32)
+    params = {"query": vector, "version": version, "k": k, **filters.sql_params()}
+    with conn.cursor() as cur:
+        match plan.strategy:
+            case Strategy.EXACT:
+                cur.execute(_EXACT, params)
+            case Strategy.CLUSTERS:
+                cur.execute(_ROUTED, {**params, "clusters": [int(c) for c in plan.clusters]})
+            case Strategy.HNSW:
+                cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(plan.ef_search, k)),))
+                cur.execute(
+                    "SELECT set_config('hnsw.iterative_scan', %s, true), "
+                    "set_config('hnsw.max_scan_tuples', %s, true)",
+                    ("relaxed_order" if iterative else "off", str(HNSW_MAX_SCAN_TUPLES)),
+                )
+                cur.execute(_ann(vector.shape[0]), params)
+            case Strategy.IVFFLAT:
+                cur.execute("SELECT set_config('ivfflat.probes', %s, true)", (str(plan.probes),))
+                cur.execute(
+                    "SELECT set_config('ivfflat.iterative_scan', %s, true)",
+                    ("relaxed_order" if iterative else "off",),
+                )
+                cur.execute(_ann(vector.shape[0]), params)
+            case _:
+                assert_never(plan.strategy)
+        rows = cur.fetchall()
+        if len(rows) < k and plan.strategy is not Strategy.EXACT and iterative:
+            cur.execute(_EXACT, params)  # fewer than k found: search the filtered rows exactly
+            rows = cur.fetchall()
+    return rows
+
+
+def taken_times(
+    conn: Connection, version: str, image_ids: Sequence[str]
+) -> dict[str, tuple[datetime | None, str]]:
+    """When each of these images was taken and where that time came from ("exif", "modified", "")."""
+    if not image_ids:
+        return {}
+    with conn.cursor() as cur:
+        cur.execute(_TAKEN, {"version": version, "ids": list(image_ids)})
+        return {str(image_id): (taken, str(source)) for image_id, taken, source in cur.fetchall()}
