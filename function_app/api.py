@@ -19,11 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from core.images.base import IMAGE_EXTENSIONS
+from core.pictures import PictureError
 from core.settings import PROJECT_ROOT
 from function_app import openapi
 from function_app.errors import InvalidRequest, NotFound, ServiceUnavailable
 from function_app.filters import parse_filters
 from function_app.middleware import BodyLimit, HeadAsGet, SecurityHeaders, UnexpectedErrors
+from function_app.picture_query import MAX_PICTURE_BYTES, check_content_type
 from function_app.planner import MAX_NPROBE
 from function_app.request_input import (
     SIMILAR_PARAMETERS,
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
 BODY_READ_SECONDS = 10.0  # a body (at most 16 KiB) that takes longer is a slow client: 408
+PICTURE_PATH = "/api/search/image"
+PICTURE_READ_SECONDS = 60.0  # 8 MiB in a minute: a phone on a slow uplink still gets through
 MAX_NAME_PART_BYTES = 255  # a file name component on Linux, and on Azure Files
 RETRY_AFTER_SECONDS = 5
 WEB_DIR = PROJECT_ROOT / "web"
@@ -128,7 +132,10 @@ def create_api(
             CORSMiddleware, allow_origins=list(settings.cors_allowed_origins), allow_methods=["GET", "POST"]
         )
     # Added innermost first: SecurityHeaders wraps everything, so 413s and 500s carry its headers too.
-    api.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, read_seconds=BODY_READ_SECONDS)
+    picture_limit = {PICTURE_PATH: (MAX_PICTURE_BYTES, PICTURE_READ_SECONDS)}
+    api.add_middleware(
+        BodyLimit, max_bytes=MAX_BODY_BYTES, read_seconds=BODY_READ_SECONDS, paths=picture_limit
+    )
     api.add_middleware(HeadAsGet)
     api.add_middleware(UnexpectedErrors)
     api.add_middleware(SecurityHeaders)
@@ -136,6 +143,10 @@ def create_api(
     @api.exception_handler(InvalidRequest)
     async def invalid_request(_: Request, exc: InvalidRequest) -> JSONResponse:
         return error_response(400, str(exc))
+
+    @api.exception_handler(PictureError)
+    async def bad_picture(_: Request, exc: PictureError) -> JSONResponse:
+        return error_response(exc.status, str(exc))
 
     @api.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
@@ -191,6 +202,27 @@ def create_api(
         from starlette.concurrency import run_in_threadpool
 
         return await run_in_threadpool(run_search, payload, request)
+
+    def run_picture_search(picture: bytes, params: Mapping[str, Any], request: Request) -> JSONResponse:
+        k = parse_int("k", params.get("k"), search.default_k, 1, search.max_k)
+        nprobe = parse_int("nprobe", params.get("nprobe"), None, 1, MAX_NPROBE)
+        assert k is not None
+        result = service().search_picture(picture, k, nprobe)
+        return JSONResponse(_result_json(result, str(request.base_url).rstrip("/")))
+
+    @api.post(
+        PICTURE_PATH,
+        summary="Search the images by a picture, sent as the raw request body",
+        responses=openapi.picture_responses(),
+        openapi_extra=openapi.picture_request(search, MAX_PICTURE_BYTES),
+    )
+    async def search_picture(request: Request) -> JSONResponse:
+        check_parameters([key for key, _ in request.query_params.multi_items()], ("k", "nprobe"))
+        check_content_type(request.headers.get("content-type"))
+        picture = await request.body()  # BodyLimit has bounded its size
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(run_picture_search, picture, request.query_params, request)
 
     @api.get(
         "/api/similar",

@@ -7,7 +7,8 @@ UnexpectedErrors  an exception no handler took becomes one logged line and a JSO
 HeadAsGet         HEAD is answered wherever GET is: the GET's status and headers, no body;
 BodyLimit         a request body over the limit is refused with 413 as soon as its Content-Length
                   or the bytes received so far exceed it, so at most the limit is ever held; a body
-                  that trickles in slower than the read timeout gets 408.
+                  that trickles in slower than the read timeout gets 408. A path may have its own
+                  limit and timeout (the picture upload's 8 MiB); every other path has the global one.
 """
 
 from __future__ import annotations
@@ -140,29 +141,36 @@ class HeadAsGet:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, read_seconds: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        read_seconds: float,
+        paths: Mapping[str, tuple[int, float]] | None = None,
+    ) -> None:
+        """``paths``: path -> (max_bytes, read_seconds) where a route takes larger bodies than the rest."""
         self.app = app
         self.max_bytes = max_bytes
         self.read_seconds = read_seconds
+        self.paths = dict(paths or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, seconds = self.paths.get(scope["path"], (self.max_bytes, self.read_seconds))
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(
-                send, 413, f"request body is too large: {declared} bytes, the limit is {self.max_bytes}"
-            )
+        if declared is not None and declared > limit:
+            message = f"request body is too large: {declared} bytes, the limit is {limit}"
+            await self._refuse(send, 413, message)
             return
         try:
-            async with asyncio.timeout(self.read_seconds):
-                first = await self._read_body(receive)
+            async with asyncio.timeout(seconds):
+                first = await self._read_body(receive, limit)
         except TimeoutError:
-            await self._refuse(send, 408, f"request body did not arrive within {self.read_seconds:g} s")
+            await self._refuse(send, 408, f"request body did not arrive within {seconds:g} s")
             return
         if first is None:
-            limit = self.max_bytes
             await self._refuse(
                 send, 413, f"request body is too large: over {limit} bytes, the limit is {limit}"
             )
@@ -180,8 +188,9 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _read_body(self, receive: Receive) -> Message | None:
-        """The whole body as one message (or the disconnect that ended it); None past the limit."""
+    @staticmethod
+    async def _read_body(receive: Receive, limit: int) -> Message | None:
+        """The whole body as one message (or the disconnect that ended it); None past ``limit``."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -190,7 +199,7 @@ class BodyLimit:
                 return message
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -281,3 +281,30 @@ def search_body(search: SearchSettings) -> dict[str, Any]:
     }
     schema = {"type": "object", "properties": properties, "required": ["q"], "additionalProperties": False}
     return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+PICTURE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")  # core.pictures
+
+
+def picture_responses() -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"model": SearchResponse, "description": "the ranked images; query is the picture's tags"},
+        400: _error("an empty body, a body that is not a picture, a truncated picture or a bad k"),
+        408: _error("the body did not arrive within the read timeout"),
+        413: _error("the body is over the size limit, or the picture has too many pixels"),
+        415: _error("no image Content-Type, or an SVG or other type that is not accepted"),
+        503: _error("no bundle or one without a picture encoder, or no database", headers=RETRY_AFTER),
+    }
+
+
+def picture_request(search: SearchSettings, max_bytes: int) -> dict[str, Any]:
+    """POST /api/search/image: the picture's bytes as the raw body (not multipart), k and nprobe."""
+    binary = {"schema": {"type": "string", "format": "binary", "maxLength": max_bytes}}
+    return {
+        "parameters": [p for p in search_parameters(search) if p["name"] in ("k", "nprobe")],
+        "requestBody": {
+            "required": True,
+            "description": f"the picture file itself, at most {max_bytes} bytes and 50,000,000 pixels",
+            "content": {media: binary for media in PICTURE_TYPES},
+        },
+    }

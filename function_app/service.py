@@ -241,6 +241,19 @@ class SearchService:
             timing_ms={**found.timing_ms, "total": round((time.perf_counter() - started) * 1000, 2)},
         )
 
+    def search_picture(self, picture: bytes, k: int, nprobe: int | None = None) -> SearchResult:
+        """Top ``k`` images for an uploaded picture, read as its tags sentence (picture_query.py); its
+        ``query`` is that sentence. PictureError (a 4xx) for a body that is not a usable picture."""
+        from dataclasses import replace
+
+        from function_app.picture_query import PICTURE_RANKING, read_picture  # PIL: only when used
+
+        started = time.perf_counter()
+        read = read_picture(self._bundles.get().bundle, picture)
+        result = self.search(read.sentence, k, nprobe, ranking=PICTURE_RANKING)
+        total = round((time.perf_counter() - started) * 1000, 2)
+        return replace(result, timing_ms={**read.timing_ms, **result.timing_ms, "total": total})
+
     def strategy_in_use(self) -> Strategy:
         """The strategy a query of the active version is searched with now under the configured plan."""
         version = self._bundles.get().bundle.version
