@@ -195,7 +195,8 @@ def write_bundle(
                 shutil.copyfile(source, staging / ENCODER_DIR / source.name)
         if picture_dir is not None:
             shutil.copytree(picture_dir, staging / PICTURE_DIR)
-            extra = {**(extra or {}), PICTURE_DIR: json.loads((picture_dir / "picture.json").read_text("utf-8"))}
+            picture = json.loads((picture_dir / "picture.json").read_text("utf-8"))
+            extra = {**(extra or {}), PICTURE_DIR: picture}
         np.savez(staging / PROJECTION_FILE, mean=mean, components=components)
         np.save(staging / CENTROIDS_FILE, cents)
         if probe_array is not None:
