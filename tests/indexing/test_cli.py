@@ -24,7 +24,7 @@ from tests.indexing.pipeline_helpers import index_state, write_broken_files
 from training.synthetic import make_shapes
 
 
-@pytest.mark.parametrize("command", ["index", "refit", "status", "prune"])
+@pytest.mark.parametrize("command", ["index", "refit", "status", "prune", "drain-queue"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args([command, "--help"])

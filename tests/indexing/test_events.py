@@ -22,6 +22,7 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
 from core.env import EnvReader, SettingsError
+from indexing.cli import main
 from indexing.drain import DrainOptions, drain
 from indexing.events import (
     BLOB_CREATED,
@@ -148,6 +149,35 @@ def test_queue_settings_name_what_is_missing() -> None:
     assert settings is not None and settings.poison_name == "image-events-poison"
     assert (settings.batch_messages, settings.visibility_seconds, settings.max_dequeue) == (5000, 3600, 5)
     assert settings.retry_seconds == 60
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"IMAGE_STORE": "blob", "IMAGES_CONNECTION_STRING": "UseDevelopmentStorage=true"},
+            "INDEX_QUEUE_NAME is not set: drain-queue needs the queue Event Grid fills",
+        ),
+        (
+            {"IMAGE_STORE": "folder", "INDEX_QUEUE_NAME": "q", "INDEX_QUEUE_CONNECTION_STRING": "x"},
+            "drain-queue needs IMAGE_STORE=blob: blob events come from a Blob container",
+        ),
+        (
+            {"INDEX_QUEUE_NAME": "q"},
+            "INDEX_QUEUE_NAME needs exactly one of INDEX_QUEUE_CONNECTION_STRING or INDEX_QUEUE_ACCOUNT_URL",
+        ),
+    ],
+)
+def test_drain_queue_stops_at_start_up_naming_the_setting(
+    env: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("INDEX_QUEUE_", "IMAGE")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["drain-queue"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}"
 
 
 # --- draining a real queue --------------------------------------------------------------------------
