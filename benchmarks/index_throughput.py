@@ -1,11 +1,13 @@
 """End-to-end indexing throughput (decode + caption + encode + store) and where the time goes.
 
-    .venv/bin/python -m benchmarks.index_throughput [--images 256] [--device cpu] [--checkpoint PATH]
+    .venv/bin/python -m benchmarks.index_throughput [--images 256] [--device cpu] [--checkpoint PATH] \
+        [--precision fp32] [--workers 1] [--batch-size 32]
 
 Without --checkpoint it builds the default captioner (ModelConfig defaults: EfficientNet-Lite0 at 224 px,
 512-wide attention/LSTM) with ImageNet backbone weights and an untrained decoder over a 5,000-word
 vocabulary: the speed of a trained model, with captions that usually run to --max-length (the worst
-case). Images are generated 640x480 JPEGs. Also compares the two sentence encoders on the captions.
+case). Images are generated 640x480 JPEGs. Every image is also tagged from the same backbone pass, as
+the product does. Also compares the two sentence encoders on the captions.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--beam-size", type=int, default=3)
     parser.add_argument("--max-length", type=int, default=20)
+    parser.add_argument("--precision", default="fp32", help="fp32, bf16 or fp16 (CUDA only)")
+    parser.add_argument("--skip-encoder-comparison", action="store_true")
     args = parser.parse_args()
 
     import psycopg2
@@ -83,7 +87,9 @@ def main() -> None:
         conn = psycopg2.connect(dsn)
         apply_schema(conn)
         conn.close()
-        run_models = Models(loaders.captioner(checkpoint, args.device), "bench", loaders.onnx_encoder)
+        captioner = loaders.captioner(checkpoint, args.device, args.precision)
+        tagger = loaders.tagger(captioner.config.backbone)
+        run_models = Models(captioner, "bench", loaders.onnx_encoder, tagger)
         options = IndexOptions(
             batch_size=args.batch_size,
             workers=args.workers,
@@ -104,7 +110,8 @@ def main() -> None:
         summary = run_index(run, options)
         total = time.perf_counter() - started
         _print(summary.seconds, summary.indexed, total, args)
-        _compare_encoders(dsn, encoder_dir)
+        if not args.skip_encoder_comparison:
+            _compare_encoders(dsn, encoder_dir)
     finally:
         if not os.environ.get("DATABASE_URL"):
             stop_embedded_postgres(scratch / "pg")
@@ -115,7 +122,7 @@ def _print(seconds: dict[str, float], images: int, total: float, args: argparse.
     import torch
 
     print(
-        f"{images} images, device {args.device}, batch {args.batch_size}, beam {args.beam_size}, "
+        f"{images} images, device {args.device}, {args.precision}, batch {args.batch_size}, beam {args.beam_size}, "
         f"max length {args.max_length}, {args.workers} decode worker(s), torch threads {torch.get_num_threads()}"
     )
     print(f"end to end: {total:.1f} s, {images / total:.2f} images/s (fit and publish included)")

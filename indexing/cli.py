@@ -161,7 +161,7 @@ def index_images(
 
     options = replace(options, fit=replace(options.fit, picture_dir=_picture_dir(settings, checkpoint)))
     db = _database(settings, db_attempts, db_first_delay)
-    recipe = ModelRecipe(checkpoint, picked, threads or None, settings.tag_weight)
+    recipe = ModelRecipe(checkpoint, picked, threads or None, settings.tag_weight, settings.precision)
     source = partial(open_images, settings.images)
     try:
         removed = remove_unpublished(db, settings.model_share)  # under the writer lock ``db`` now holds

@@ -17,11 +17,12 @@ log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=2)
-def captioner(checkpoint: Path, device: str) -> Captioner:
-    """The captioner of a checkpoint written by training.train, on ``device`` ('cpu', 'cuda', ...)."""
+def captioner(checkpoint: Path, device: str, precision: str = "fp32") -> Captioner:
+    """The captioner of a checkpoint written by training.train, on ``device`` ('cpu', 'cuda', ...), at
+    ``precision`` (training.precision.PRECISIONS)."""
     from training.caption import load_captioner
 
-    return load_captioner(checkpoint, device=device)
+    return load_captioner(checkpoint, device=device, precision=precision)
 
 
 @functools.lru_cache(maxsize=2)

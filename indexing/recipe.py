@@ -21,12 +21,13 @@ class ModelRecipe:
     device: str = "cpu"  # cpu, cuda, cuda:N or auto (resolved where the models are loaded)
     threads: int | None = None  # ONNX Runtime threads of the sentence encoder; None: its default
     tag_weight: float = DEFAULT_TAG_WEIGHT
+    precision: str = "fp32"  # the captioner's: fp32, bf16 or fp16 (CUDA only); training.precision.PRECISIONS
 
     def load(self) -> Models:
         """The captioner, its id, the encoder loader and the tagger, each built once per process."""
         from indexing import loaders
 
-        captioner = loaders.captioner(self.checkpoint, loaders.pick_device(self.device))
+        captioner = loaders.captioner(self.checkpoint, loaders.pick_device(self.device), self.precision)
         return Models(
             captioner,
             loaders.checkpoint_id(self.checkpoint),

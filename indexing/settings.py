@@ -28,6 +28,7 @@ from core.vector_index import Strategy
 from indexing.ocr import DEFAULT_MIN_CONFIDENCE
 from indexing.queue import QueueSettings
 from indexing.tagging.tagger import DEFAULT_TAG_WEIGHT
+from training.precision import PRECISIONS
 
 __all__ = ["ENGINES", "IndexSettings", "SettingsError"]
 
@@ -43,6 +44,7 @@ class IndexSettings:
     captioner_checkpoint: Path | None
     encoder_dir: Path
     device: str
+    precision: str  # the captioner's (training.precision.PRECISIONS); mixed precision pays on a GPU
     batch_size: int
     workers: int
     beam_size: int
@@ -72,6 +74,7 @@ class IndexSettings:
             captioner_checkpoint=Path(checkpoint) if checkpoint else None,
             encoder_dir=Path(text("ENCODER_DIR", str(LOCAL_DATA / "cache" / "minilm-onnx")) or ""),
             device=text("INDEX_DEVICE", "auto") or "auto",
+            precision=_precision(text("INDEX_PRECISION", "fp32") or "fp32"),
             batch_size=integer("INDEX_BATCH_SIZE", 32, 1, 4096),
             workers=integer("INDEX_WORKERS", 2, 0, 64),
             beam_size=integer("INDEX_BEAM_SIZE", 5, 1, 20),
@@ -95,6 +98,12 @@ def _ocr(reader: EnvReader) -> float | None:
         raise SettingsError(f"INDEX_OCR must be on or off, got {switch!r}")
     confidence = reader.number("INDEX_OCR_MIN_CONFIDENCE", DEFAULT_MIN_CONFIDENCE, 0.0, 100.0)
     return confidence if switch == "on" else None
+
+
+def _precision(value: str) -> str:
+    if value not in PRECISIONS:
+        raise SettingsError(f"INDEX_PRECISION must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    return value
 
 
 def _engine(value: str) -> str:

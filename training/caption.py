@@ -9,6 +9,7 @@ stacked tensors to `caption_tensors`, keeping decoding out of the model process.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,12 @@ from training.beam import beam_search
 from training.checkpoint import model_from_checkpoint, read_checkpoint
 from training.images import preprocess_image
 from training.model import ModelConfig, ShowAttendTell
+from training.precision import PRECISIONS
 from training.vocab import Vocabulary
 
-__all__ = ["CaptionResult", "Captioner", "draw_attention", "load_captioner", "preprocess_image"]
+__all__ = ["PRECISIONS", "CaptionResult", "Captioner", "draw_attention", "load_captioner", "preprocess_image"]
+
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,28 @@ class CaptionResult:
 class Captioner:
     """A trained model plus its vocabulary and preprocessing; thread-compatible for inference."""
 
-    def __init__(self, model: ShowAttendTell, vocab: Vocabulary, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        model: ShowAttendTell,
+        vocab: Vocabulary,
+        device: str | torch.device = "cpu",
+        precision: str = "fp32",
+    ) -> None:
         self.device = torch.device(device)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ValueError(f"precision fp16 needs a CUDA device, got {self.device.type}; use bf16 or fp32")
+        self.precision = precision
         self.model = model.to(self.device).eval()
         self.vocab = vocab
         self.config: ModelConfig = model.config
         self._spec = spec(self.config.backbone)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=_AUTOCAST_DTYPES[self.precision])
 
     @property
     def image_size(self) -> int:
@@ -58,8 +78,10 @@ class Captioner:
 
     @torch.no_grad()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Preprocessed images (B, 3, S, S) -> feature grids (B, P, E)."""
-        return self.model.encoder(pixels.to(self.device))
+        """Preprocessed images (B, 3, S, S) -> feature grids (B, P, E), in fp32 whatever the precision
+        (the tagger's head and the decoder's initial state read them)."""
+        with self._autocast():
+            return self.model.encoder(pixels.to(self.device)).float()
 
     @torch.no_grad()
     def caption_features(
@@ -68,7 +90,8 @@ class Captioner:
         """Captions for feature grids (B, P, E), all images decoded in one batched beam search."""
         if len(features) == 0:
             return []
-        out = beam_search(self.model.decoder, features.to(self.device).float(), beam_size, max_length)
+        with self._autocast():
+            out = beam_search(self.model.decoder, features.to(self.device).float(), beam_size, max_length)
         grid = self.config.grid_size
         results = []
         for i, (tokens, n, score, alphas) in enumerate(
@@ -118,10 +141,12 @@ class Captioner:
         return self.caption_tensors(pixels, beam_size, max_length, with_attention)
 
 
-def load_captioner(checkpoint_path: Path, device: str | torch.device = "cpu") -> Captioner:
+def load_captioner(
+    checkpoint_path: Path, device: str | torch.device = "cpu", precision: str = "fp32"
+) -> Captioner:
     """Load a checkpoint written by `training.train` (weights only; no pickled code is run)."""
     model, vocab = model_from_checkpoint(read_checkpoint(Path(checkpoint_path)))
-    return Captioner(model, vocab, device)
+    return Captioner(model, vocab, device, precision)
 
 
 def draw_attention(image: Image.Image, result: CaptionResult, path: Path, columns: int = 5) -> None:

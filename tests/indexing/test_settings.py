@@ -15,6 +15,8 @@ AZURE = {"FUNCTIONS_WORKER_RUNTIME": "python", "MODEL_SHARE_PATH": "/m"}
 def test_captioning_defaults_are_beam_5_with_5_captions_per_image() -> None:
     settings = IndexSettings.from_env({})
     assert (settings.beam_size, settings.captions_per_image, settings.max_length) == (5, 5, 20)
+    assert settings.precision == "fp32"  # as trained; bf16/fp16 are for GPUs (benchmarks/gpu.sh)
+    assert IndexSettings.from_env({"INDEX_PRECISION": "bf16"}).precision == "bf16"
 
 
 @pytest.mark.parametrize(
@@ -23,6 +25,7 @@ def test_captioning_defaults_are_beam_5_with_5_captions_per_image() -> None:
         ({"INDEX_CAPTIONS_PER_IMAGE": "0"}, r"INDEX_CAPTIONS_PER_IMAGE must be between 1 and 20, got 0"),
         ({"INDEX_CAPTIONS_PER_IMAGE": "five"}, r"INDEX_CAPTIONS_PER_IMAGE must be an integer, got 'five'"),
         ({"INDEX_BEAM_SIZE": "21"}, r"INDEX_BEAM_SIZE must be between 1 and 20, got 21"),
+        ({"INDEX_PRECISION": "half"}, r"INDEX_PRECISION must be one of fp32, bf16, fp16, got 'half'"),
     ],
 )
 def test_malformed_captioning_settings_name_the_variable(env: dict[str, str], message: str) -> None:

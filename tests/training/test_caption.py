@@ -80,3 +80,30 @@ def test_cli_prints_captions_and_writes_attention_pngs(
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split("\t")[0] for line in lines] == [str(p) for p in images]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["00000.attention.png", "00001.attention.png"]
+
+
+def test_bf16_autocast_captions_as_fp32_does(tiny_run: Path, shapes_json: Path) -> None:
+    """Mixed precision (the GPU setting, run here on the CPU's bf16 autocast) keeps the captions: the
+    backbone and decoder steps run in bf16, beam search scores in fp32."""
+    recs = select(load_karpathy(shapes_json), "test")
+    images = [Image.open(shapes_json.parent / r.path) for r in recs]
+    full = load_captioner(tiny_run / "best.pt").caption_batch(images, beam_size=3)
+    mixed_captioner = load_captioner(tiny_run / "best.pt", precision="bf16")
+    mixed = mixed_captioner.caption_batch(images, beam_size=3)
+    pixels = torch.stack([mixed_captioner.preprocess(image) for image in images[:2]])
+    assert mixed_captioner.encode(pixels).dtype == torch.float32  # what the tagger reads
+    same = sum(a.text == b.text for a, b in zip(full, mixed, strict=True))
+    assert same / len(full) >= 0.8, [(a.text, b.text) for a, b in zip(full, mixed, strict=True)]
+    assert max(abs(a.score - b.score) for a, b in zip(full, mixed, strict=True) if a.text == b.text) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("precision", "message"),
+    [
+        ("half", "precision must be one of fp32, bf16, fp16, got 'half'"),
+        ("fp16", "precision fp16 needs a CUDA device, got cpu; use bf16 or fp32"),
+    ],
+)
+def test_a_precision_the_device_cannot_run_is_refused(tiny_run: Path, precision: str, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        load_captioner(tiny_run / "best.pt", precision=precision)
