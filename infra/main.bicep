@@ -177,7 +177,7 @@ param alertEmail string = ''
 ])
 param modelShareKey int = 1
 
-@description('Index uploads by themselves (app/indexer.bicep): Event Grid blob events on the images container go to a Storage Queue, and a Container Apps job started by KEDA drains it (python -m indexing.cli drain-queue), one incremental index run per batch. Off by default: it adds a container registry and a Container Apps environment, and the job needs the image the deploy pipeline builds (docs/deploy.md, "Indexing in Azure").')
+@description('Index uploads by themselves (app/indexer.bicep): Event Grid blob events on the images container go to a Storage Queue, and a Container Apps job started by KEDA drains it (python -m indexing.cli drain-queue), one incremental index run per batch. Off by default: it adds a container registry and a Container Apps environment, and the job needs the image the deploy pipeline builds (docs/deploy.md, "Indexing in Azure"). Not with vnetEnabled: the job\'s environment is not in the VNet, so the private share, vault and server would refuse it.')
 param indexerEnabled bool = false
 
 @description('GPU workload profile for the indexing job where the region offers one and the subscription has quota; empty runs it on CPU (Consumption, 4 vCPU).')

@@ -110,11 +110,6 @@ param gpuProfile string = ''
 @maxValue(10000)
 param messagesPerExecution int = 1
 
-@description('Executions at once. One: concurrent runs would wait for each other on the indexer\'s database lock.')
-@minValue(1)
-@maxValue(1)
-param maxExecutions int = 1
-
 @description('Seconds KEDA waits between looks at the queue.')
 @minValue(10)
 @maxValue(3600)
@@ -130,6 +125,8 @@ param replicaTimeoutSeconds int = 7200
 @maxValue(10)
 param replicaRetryLimit int = 1
 
+// One execution at a time: a second would only wait for the first on the indexer's database lock.
+var maxExecutions = 1
 var gpu = !empty(gpuProfile)
 var workloadProfileName = gpu ? 'gpu' : 'Consumption'
 // Consumption caps a replica at 4 vCPU and 8 GiB; the T4 profile has 8 vCPU and 56 GiB, the A100 24 and 220.

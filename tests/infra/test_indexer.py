@@ -94,7 +94,7 @@ def test_the_job_is_event_triggered_by_keda_with_its_managed_identity() -> None:
     assert rule["metadata"]["queueName"] == "queueName"
     assert rule["metadata"]["queueLengthStrategy"] == "visibleonly"  # hidden ones are being indexed
     # One execution at a time: a second would only wait on the indexer's database writer lock.
-    assert decorators(parse(INDEXER)["parameters"]["maxExecutions"])["max_value"] == 1
+    assert variable(INDEXER, "maxExecutions") == 1
     assert config["replicaTimeout"] == "replicaTimeoutSeconds"
     assert config["replicaRetryLimit"] == "replicaRetryLimit"
 
