@@ -95,13 +95,13 @@ def _result_json(result: SearchResult, base_url: str) -> dict[str, Any]:
 
 
 def _similar_json(result: SimilarResult, base_url: str) -> dict[str, Any]:
-    """The shape of a search's answer, without ``query`` and with the ``source`` image."""
+    """A search's answer (hits of the same shape) with the ``source`` image, without query or sort."""
     hits = [result.source, *result.hits]
     shaped = SearchResult("", result.k, result.strategy, result.nprobe, result.bundle_version, hits)
-    body = _result_json(shaped, base_url) | {"timing_ms": result.timing_ms}
-    del body["query"]
+    body = _result_json(shaped, base_url)
     source, *others = body["results"]
-    return {"source": source, **body, "results": others}
+    plan = {key: body[key] for key in ("k", "strategy", "nprobe", "bundle_version")}
+    return {"source": source, **plan, "results": others, "timing_ms": result.timing_ms}
 
 
 def create_api(

@@ -50,7 +50,7 @@ LIMIT %(k)s
 
 # One image of a version with its own stored vector: the query of "more like this" (similar.py).
 _STORED_IMAGE = """
-SELECT image_id, name, caption, alternatives, tags, 1.0 AS similarity, embedding
+SELECT image_id, name, caption, alternatives, tags, 1.0 AS similarity, text_in_picture, embedding
 FROM images
 WHERE bundle_version = %(version)s AND image_id = %(id)s
 """

@@ -222,22 +222,25 @@ class SearchService:
                     k,
                     lambda vector: plan_search(options, facts, vector, bundle.centroids, probes),
                 )
+                images = [found.source, *found.images]
+                taken = taken_times(conn, bundle.version, [image.image_id for image in images])
         except DatabaseUnavailable as exc:
             raise ServiceUnavailable(f"the search database is unavailable: {exc}") from exc
 
         def hit(image: IndexedImage) -> SearchHit:
             cosine, url = round(image.similarity, 4), self._images.url(image.name)
             described = (image.image_id, image.name, image.caption, image.alternatives)
-            return SearchHit(*described, cosine, cosine, False, url, image.tags)
+            return SearchHit(*described, cosine, cosine, False, url, image.tags, image.text_in_picture)
 
+        source, *hits = with_taken([hit(image) for image in images], taken)
         routed = found.plan.strategy in (Strategy.CLUSTERS, Strategy.IVFFLAT)
         return SimilarResult(
-            source=hit(found.source),
+            source=source,
             k=k,
             strategy=found.plan.strategy,
             nprobe=min(found.plan.probes, bundle.cluster_count) if routed else None,
             bundle_version=bundle.version,
-            hits=[hit(image) for image in found.images],
+            hits=hits,
             timing_ms={**found.timing_ms, "total": round((time.perf_counter() - started) * 1000, 2)},
         )
 
