@@ -128,8 +128,12 @@ def create_api(
     if settings.cors_allowed_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
+        # Content-Type: the picture upload's image/* type is not one a browser sends without asking.
         api.add_middleware(
-            CORSMiddleware, allow_origins=list(settings.cors_allowed_origins), allow_methods=["GET", "POST"]
+            CORSMiddleware,
+            allow_origins=list(settings.cors_allowed_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
         )
     # Added innermost first: SecurityHeaders wraps everything, so 413s and 500s carry its headers too.
     picture_limit = {PICTURE_PATH: (MAX_PICTURE_BYTES, PICTURE_READ_SECONDS)}

@@ -10,13 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from core.bundle import load_bundle, write_bundle
 from function_app.api import create_api
-from indexing.picture_export import ensure_picture_export
-from tests.conftest import ENCODER_CACHE
 from tests.core.test_pictures import png_header_only
 from tests.function_app.conftest import make_settings
-from tests.indexing.tagging.lite0 import write_lite0_checkpoint
+from tests.pictures import picture_share
 from training.synthetic import make_shapes
 
 URL = "/api/search/image"
@@ -29,23 +26,8 @@ def picture_client(
 ) -> TestClient:
     """The session's index, served from a share whose bundle (same version) also has a picture encoder."""
     dsn, share, version = indexed
-    folder = tmp_path_factory.mktemp("picture-share")
-    picture = ensure_picture_export(ENCODER_CACHE, write_lite0_checkpoint(folder / "lite0.pt"))
-    bundle = load_bundle(share, version)
-    keep = ("corpus", "gate")
-    write_bundle(
-        folder / "share",
-        encoder_dir=bundle.encoder_dir,
-        encoder_info=bundle.manifest["encoder"],
-        pca_mean=bundle.pca_mean,
-        pca_components=bundle.pca_components,
-        centroids=bundle.centroids,
-        extra={key: bundle.manifest[key] for key in keep if key in bundle.manifest},
-        probes=bundle.probes,
-        picture_dir=picture,
-        version=version,
-    )
-    return TestClient(create_api(make_settings(dsn, folder / "share", images_dir)))
+    picture = picture_share(share, version, tmp_path_factory.mktemp("picture-share"))
+    return TestClient(create_api(make_settings(dsn, picture, images_dir)))
 
 
 @pytest.fixture(scope="module")

@@ -57,7 +57,18 @@ export async function similar({ apiBase, id, k, timeoutMs, signal }) {
   return getJson(url, { timeoutMs, signal });
 }
 
-async function getJson(url, { timeoutMs, signal }) {
+/**
+ * POST {apiBase}/api/search/image?k= with the picture file itself as the body: the images most like it,
+ * as {query (the picture read as its tags), k, results: [...], timing_ms}; fails as search does.
+ */
+export async function searchPicture({ apiBase, file, k, timeoutMs, signal }) {
+  const url = apiUrl(apiBase, "/api/search/image");
+  url.searchParams.set("k", String(k));
+  const init = { method: "POST", body: file, headers: { "Content-Type": file.type } };
+  return getJson(url, { timeoutMs, signal, init });
+}
+
+async function getJson(url, { timeoutMs, signal, init = {} }) {
   // One controller for both the caller's abort (a newer search) and our timeout.
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal.reason);
@@ -71,7 +82,8 @@ async function getJson(url, { timeoutMs, signal }) {
   try {
     let response;
     try {
-      response = await fetch(url, { signal: controller.signal, headers: { Accept: "application/json" } });
+      const headers = { Accept: "application/json", ...init.headers };
+      response = await fetch(url, { ...init, signal: controller.signal, headers });
     } catch (err) {
       throw requestFailure(err, { timedOut, aborted: signal?.aborted, timeoutMs });
     }

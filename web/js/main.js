@@ -5,6 +5,8 @@ import { createSimilarBar, similarButton, similarLabel } from "./similar.js";
 import { readQuery, readSimilar, writeQuery, writeSimilar } from "./url-state.js";
 import { cleanResult, resultCard } from "./view.js";
 import { createViewer } from "./viewer.js";
+import { searchPicture } from "./api.js";
+import { createPictureQuery } from "./picture.js";
 
 const PAGE_SIZE = 20;
 const DEBOUNCE_MS = 300;
@@ -24,6 +26,13 @@ const list = $("results");
 const moreButton = $("more");
 const viewer = createViewer($("viewer"), { onSimilar: showSimilar });
 const similarBar = createSimilarBar($("similar-bar"), backToSearch);
+const pictureQuery = createPictureQuery(form, $("picture-query"), {
+  onPicture: searchByPicture,
+  onRefused: (message) => showError(new SearchError("http", message, 400), false),
+  onClear: clearPicture,
+});
+// The picture (a File) the list shows results for, or null: the list is a text search's.
+let picture = null;
 
 // What the page shows (or is fetching): the query, how many results were asked for, and whether it arrived.
 let shown = { q: "", k: 0, ok: false };
@@ -91,7 +100,11 @@ function echo(q) {
 function summary(q, count, timing) {
   if (count === 0) return `No images match “${echo(q)}”. Try fewer or different words.`;
   const total = typeof timing?.total === "number" ? ` · ${Math.round(timing.total)} ms` : "";
-  const what = similarTo ? `similar to “${echo(similarLabel(similarTo))}”` : `for “${echo(q)}”`;
+  const what = similarTo
+    ? `similar to “${echo(similarLabel(similarTo))}”`
+    : picture
+      ? `for your picture, read as “${echo(q)}”`
+      : `for “${echo(q)}”`;
   return `${count} ${count === 1 ? "result" : "results"} ${what}${total}`;
 }
 
@@ -101,7 +114,7 @@ function render(q, k, data, append) {
     similarTo = { ...cleanResult(data.source), id: similarTo.id };
     similarBar.show(similarTo, config.apiBase);
   }
-  const words = similarTo ? "" : q; // similar images share no query words to mark
+  const words = similarTo || picture ? "" : q; // similar images and pictures share no query words to mark
   const cards = (items) =>
     items.map((result) => {
       const card = resultCard(result, words, config.apiBase, openResult);
@@ -143,7 +156,11 @@ async function run(q, k, append) {
   inFlight = controller;
   lastAttempt = { q, k, append };
   hideError();
-  const subject = similarTo ? `images similar to “${echo(similarLabel(similarTo))}”` : `“${echo(q)}”`;
+  const subject = similarTo
+    ? `images similar to “${echo(similarLabel(similarTo))}”`
+    : picture && !q
+      ? "images like your picture"
+      : `“${echo(q)}”`;
   document.title = `${similarTo ? `Similar to ${echo(similarLabel(similarTo))}` : echo(q)} – Image search`;
   list.setAttribute("aria-busy", "true");
   if (append) {
@@ -158,8 +175,10 @@ async function run(q, k, append) {
     const signal = controller.signal;
     const data = similarTo
       ? await similar({ ...config, id: similarTo.id, k, signal })
-      : await search({ ...config, q, k, signal });
-    render(q, k, data, append);
+      : picture
+        ? await searchPicture({ ...config, file: picture, k, signal })
+        : await search({ ...config, q, k, signal });
+    render(picture ? data.query : q, k, data, append); // a picture's query: its tags, as read
   } catch (err) {
     if (!controller.signal.aborted) showError(err, append);
   } finally {
@@ -175,6 +194,7 @@ async function run(q, k, append) {
 /** Searches for raw (trimmed); typed=true for search-as-you-type, fromHistory when the address led. */
 function submit(raw, { typed = false, fromHistory = false } = {}) {
   clearTimeout(debounceTimer);
+  if (picture) dropPicture(); // words typed or submitted replace the picture as the query
   const q = cleanQuery(raw);
   if (!checkLength(q)) {
     inFlight?.abort();
@@ -188,6 +208,30 @@ function submit(raw, { typed = false, fromHistory = false } = {}) {
   }
   if (q === shown.q && (shown.ok || inFlight)) return;
   run(q, PAGE_SIZE, false);
+}
+
+/** A picture dropped or pasted into the box: the images like it; the address no longer names a query. */
+function searchByPicture(file) {
+  clearTimeout(debounceTimer);
+  leaveSimilar();
+  picture = file;
+  pictureQuery.show(file);
+  input.value = "";
+  checkLength("");
+  writeQuery("", { typed: false });
+  run("", PAGE_SIZE, false);
+}
+
+function dropPicture() {
+  picture = null;
+  pictureQuery.clear();
+  shown = { q: "", k: 0, ok: false }; // the list holds a picture's results, not a query's
+}
+
+function clearPicture() {
+  dropPicture();
+  showIdle();
+  input.focus();
 }
 
 /** Shows the images similar to source (a result, or {id} from the address). */
