@@ -87,10 +87,11 @@ def search_filtered(
     filters: SearchFilters,
     *,
     iterative: bool = True,
+    fallback: bool = True,
 ) -> list[tuple[object, ...]]:
     """Rows ``(image_id, name, caption, alternatives, tags, similarity)`` of the top ``k`` rows that pass
-    ``filters``; fewer only when fewer pass. ``iterative=False`` turns pgvector's iterative scans off
-    (the benchmark's comparison)."""
+    ``filters``; fewer only when fewer pass. ``iterative=False`` turns pgvector's iterative scans off and
+    ``fallback=False`` the exact re-check (what benchmarks/filtered_recall.py compares)."""
     vector = np.asarray(query, dtype=np.float32)
     params = {"query": vector, "version": version, "k": k, **filters.sql_params()}
     with conn.cursor() as cur:
@@ -117,7 +118,7 @@ def search_filtered(
             case _:
                 assert_never(plan.strategy)
         rows = cur.fetchall()
-        if len(rows) < k and plan.strategy is not Strategy.EXACT and iterative:
+        if len(rows) < k and plan.strategy is not Strategy.EXACT and fallback:
             cur.execute(_EXACT, params)  # fewer than k found: search the filtered rows exactly
             rows = cur.fetchall()
     return rows

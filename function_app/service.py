@@ -156,7 +156,9 @@ class SearchService:
             with self._pool.connection() as conn:
                 facts = self._facts.facts(conn, bundle.version, options)
                 known = time.perf_counter()
-                search_plan = plan_search(options, facts, vector, bundle.centroids, probes)
+                search_plan = plan_search(
+                    options, facts, vector, bundle.centroids, probes, filtered=filters.active
+                )
                 planned = time.perf_counter()
                 ranked = rank_images(
                     conn, bundle.version, vector, text, k, search_plan, ranking_options, filters

@@ -160,3 +160,19 @@ def test_taken_times_of_hits(database: tuple[Connection, np.ndarray, np.ndarray]
     times = taken_times(conn, VERSION, ["id00000", "id00005", "missing"])
     conn.rollback()
     assert times == {"id00000": (START, "exif"), "id00005": (None, "")}
+
+
+def test_a_filtered_query_probes_more_lists() -> None:
+    from function_app.planner import FILTERED_PROBE_FACTOR, PlanOptions, VersionFacts, plan_search
+
+    centroids = np.eye(CLUSTERS * 3, DIM * 6, dtype=np.float32)  # (C, d)
+    facts = VersionFacts(rows=1_000_000, ann_index=True)
+    for strategy in (Strategy.IVFFLAT, Strategy.CLUSTERS):
+        options = PlanOptions(strategy=strategy, nprobe=4)
+        plain = plan_search(options, facts, centroids[0], centroids)
+        wide = plan_search(options, facts, centroids[0], centroids, filtered=True)
+        assert (plain.probes, wide.probes) == (4, 4 * FILTERED_PROBE_FACTOR)
+        if strategy is Strategy.CLUSTERS:
+            assert len(wide.clusters) == 4 * FILTERED_PROBE_FACTOR and set(plain.clusters) <= set(
+                wide.clusters
+            )

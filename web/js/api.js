@@ -1,5 +1,7 @@
 // The search API client: one request, with a timeout, turned into data or a SearchError.
 
+import { filterParams } from "./filters.js";
+
 /** The server refuses longer queries (400); the page stops people before that. */
 export const MAX_QUERY_CHARS = 512;
 /** The server accepts k in 1..100. */
@@ -39,10 +41,11 @@ export function apiUrl(apiBase, path) {
  * GET {apiBase}/api/search?q=&k= and return the parsed body: {query, k, results: [...], timing_ms}.
  * Rejects with a SearchError, or with the signal's reason when the caller aborted.
  */
-export async function search({ apiBase, q, k, timeoutMs, signal }) {
+export async function search({ apiBase, q, k, filters, timeoutMs, signal }) {
   const url = apiUrl(apiBase, "/api/search");
   url.searchParams.set("q", q);
   url.searchParams.set("k", String(k));
+  for (const [name, value] of filters ? filterParams(filters) : []) url.searchParams.append(name, value);
   return getJson(url, { timeoutMs, signal });
 }
 

@@ -2,7 +2,8 @@
 
 import { MAX_K, MAX_QUERY_CHARS, SearchError, cleanQuery, queryLength, search, similar } from "./api.js";
 import { createSimilarBar, similarButton, similarLabel } from "./similar.js";
-import { readQuery, readSimilar, writeQuery, writeSimilar } from "./url-state.js";
+import { createFilterBar, filterParams, sameFilters } from "./filters.js";
+import { readFilters, readQuery, readSimilar, writeFilters, writeQuery, writeSimilar } from "./url-state.js";
 import { cleanResult, resultCard } from "./view.js";
 import { createViewer } from "./viewer.js";
 import { searchPicture } from "./api.js";
@@ -26,6 +27,7 @@ const list = $("results");
 const moreButton = $("more");
 const viewer = createViewer($("viewer"), { onSimilar: showSimilar });
 const similarBar = createSimilarBar($("similar-bar"), backToSearch);
+const filterBar = createFilterBar($("filters"), onFiltersChanged);
 const pictureQuery = createPictureQuery(form, $("picture-query"), {
   onPicture: searchByPicture,
   onRefused: (message) => showError(new SearchError("http", message, 400), false),
@@ -98,6 +100,9 @@ function echo(q) {
 }
 
 function summary(q, count, timing) {
+  if (count === 0 && !similarTo && filterParams(filterBar.get()).some(([name]) => name !== "sort")) {
+    return `No images match “${echo(q)}” with these filters. Remove a filter or try other words.`;
+  }
   if (count === 0) return `No images match “${echo(q)}”. Try fewer or different words.`;
   const total = typeof timing?.total === "number" ? ` · ${Math.round(timing.total)} ms` : "";
   const what = similarTo
@@ -177,7 +182,7 @@ async function run(q, k, append) {
       ? await similar({ ...config, id: similarTo.id, k, signal })
       : picture
         ? await searchPicture({ ...config, file: picture, k, signal })
-        : await search({ ...config, q, k, signal });
+        : await search({ ...config, q, k, filters: filterBar.get(), signal });
     render(picture ? data.query : q, k, data, append); // a picture's query: its tags, as read
   } catch (err) {
     if (!controller.signal.aborted) showError(err, append);
@@ -285,12 +290,24 @@ retryButton.addEventListener("click", () => {
 window.addEventListener("popstate", () => {
   const q = readQuery();
   input.value = q;
+  const filters = readFilters();
+  const filtersChanged = !sameFilters(filters, filterBar.get());
+  filterBar.set(filters);
   const id = readSimilar();
   if (id) openSimilar({ id });
+  else if (filtersChanged && q && q === shown.q) run(q, PAGE_SIZE, false);
   else submit(q, { fromHistory: true });
 });
 
+/** A filter or the sort changed: record it in the address and search again (text searches only). */
+function onFiltersChanged(filters) {
+  writeFilters(filters);
+  const q = readQuery();
+  if (q && !similarTo) run(q, PAGE_SIZE, false);
+}
+
 const initial = readQuery();
+filterBar.set(readFilters());
 setStatus("idle", IDLE_MESSAGE);
 if (readSimilar()) {
   input.value = initial;

@@ -1,5 +1,21 @@
 // The query lives in the address (?q=...), so a search can be shared and Back steps through searches.
 
+import { filterParams, filtersFromParams, sameFilters } from "./filters.js";
+
+/** The filters and sort in the current address (filters.js). */
+export function readFilters() {
+  return filtersFromParams(new URLSearchParams(window.location.search));
+}
+
+/** Records the filters in the address, as a new history entry, keeping q. */
+export function writeFilters(filters) {
+  if (sameFilters(readFilters(), filters)) return;
+  const url = new URL(window.location.href);
+  for (const name of ["taken_after", "taken_before", "folder", "tag", "sort"]) url.searchParams.delete(name);
+  for (const [name, value] of filterParams(filters)) url.searchParams.append(name, value);
+  window.history.pushState({ q: readQuery(), typed: false }, "", url);
+}
+
 /** The query in the current address, or "". */
 export function readQuery() {
   return new URLSearchParams(window.location.search).get("q") ?? "";

@@ -84,7 +84,22 @@ export function cleanResult(raw) {
     textInPicture: text(raw?.text_in_picture).trim().slice(0, MAX_READ_CHARS),
     score: raw?.score,
     url: raw?.url,
+    taken: typeof raw?.taken === "string" && !Number.isNaN(Date.parse(raw.taken)) ? raw.taken : "",
+    takenFrom: raw?.taken_from === "exif" || raw?.taken_from === "modified" ? raw.taken_from : "",
   };
+}
+
+/** "taken 31 May 2024" (from EXIF) or "file date 31 May 2024" (the file's time), or null without one. */
+export function takenLine(taken, takenFrom) {
+  if (!taken) return null;
+  const line = document.createElement("p");
+  line.className = "result-taken";
+  const time = document.createElement("time");
+  time.dateTime = taken;
+  time.textContent = new Date(taken).toLocaleDateString(undefined, { dateStyle: "medium", timeZone: "UTC" });
+  line.title = takenFrom === "exif" ? "when the camera took it (EXIF)" : "when the file was last changed";
+  line.append(takenFrom === "exif" ? "taken " : "file date ", time);
+  return line;
 }
 
 const MAX_READ_CHARS = 200;
@@ -185,6 +200,8 @@ export function resultCard(result, query, apiBase, onOpen) {
   if (tags) item.append(tags);
   const read = readTextLine(result.textInPicture, query);
   if (read) item.append(read);
+  const taken = takenLine(result.taken, result.takenFrom);
+  if (taken) item.append(taken);
   item.append(scoreLine(result.score));
   return item;
 }
