@@ -32,11 +32,9 @@ ALTER TABLE images ADD COLUMN IF NOT EXISTS taken timestamptz;
 ALTER TABLE images ADD COLUMN IF NOT EXISTS taken_from text NOT NULL DEFAULT '';
 -- The words the optional OCR stage read in the picture (indexing/ocr.py, INDEX_OCR), space-separated.
 ALTER TABLE images ADD COLUMN IF NOT EXISTS text_in_picture text NOT NULL DEFAULT '';
--- Every word full-text search matches, one text written at indexing (indexing/store.py searchable_text:
--- captions, tag words, text in the picture), so a query parses one text per candidate instead of
--- captions plus tags' jsonb (docs/tags.md "latency"). NULL in rows written before it: search parses
--- their captions and tags as it did (index_reader.IMAGE_TERMS) until a refit writes them anew.
-ALTER TABLE images ADD COLUMN IF NOT EXISTS search_text text;
+-- One stored text of all of an image's words, parsed at query time, was tried and was no faster than
+-- parsing captions and tags' jsonb (docs/tags.md "latency"); the column is gone.
+ALTER TABLE images DROP COLUMN IF EXISTS search_text;
 
 CREATE TABLE IF NOT EXISTS clusters (
     bundle_version text    NOT NULL,

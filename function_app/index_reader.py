@@ -71,15 +71,12 @@ WITH q AS (
     SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query
     FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
 )"""
-# An image's searchable text as it was parsed before ``search_text`` was stored: every caption it has
-# and the words of its tags (core/tags.py). Still what rows written before that column are matched by.
-LEGACY_IMAGE_TERMS = (
-    "(to_tsvector('english'::regconfig, caption || ' ' || alternatives) "
+# An image's searchable text: every caption it has, the words read in it (indexing/ocr.py) and the words
+# of its tags (core/tags.py). One stored text of them all parsed no faster (docs/tags.md "latency").
+IMAGE_TERMS = (
+    "(to_tsvector('english'::regconfig, caption || ' ' || alternatives || ' ' || text_in_picture) "
     "|| jsonb_to_tsvector('english'::regconfig, tags, '[\"string\"]'))"
 )
-# Its captions, tag words and the text read in it, written as one text at indexing
-# (indexing/store.py searchable_text): one parse per candidate instead of two (docs/tags.md "latency").
-IMAGE_TERMS = f"coalesce(to_tsvector('english'::regconfig, search_text), {LEGACY_IMAGE_TERMS})"
 
 # Only the given rows (the semantic candidates) are parsed and ranked, so the work per query is
 # bounded whatever the index size.

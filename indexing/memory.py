@@ -47,7 +47,6 @@ class IndexEntry:
     taken: datetime | None = None
     taken_from: str = ""
     text_in_picture: str = ""
-    search_text: str = ""  # what full-text search matches (store.searchable_text)
 
 
 @dataclass
@@ -163,7 +162,6 @@ class MemoryWriter:
         alternatives = batch.alternatives if batch.alternatives is not None else [""] * len(batch)
         tags = batch.tags if batch.tags is not None else ["[]"] * len(batch)
         read = batch.text_in_picture if batch.text_in_picture is not None else [""] * len(batch)
-        search_texts = batch.search_texts()
         for i, image_id in enumerate(batch.image_ids):
             rows[image_id] = IndexEntry(
                 batch.names[i],
@@ -176,5 +174,4 @@ class MemoryWriter:
                 batch.taken[i] if batch.taken else None,
                 batch.taken_from[i] if batch.taken_from else "",
                 read[i],
-                search_texts[i],
             )

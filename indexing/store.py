@@ -9,7 +9,6 @@ duplicate.
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,6 @@ from datetime import datetime
 import numpy as np
 
 from core.database import Connection
-from core.tags import parse_tags
 from core.vector_index import drop_vector_indexes
 from indexing.catalog import taken_columns
 from indexing.copy_binary import Column, encode_copy
@@ -25,7 +23,7 @@ from indexing.copy_binary import Column, encode_copy
 _COLUMNS = (
     "bundle_version, image_id, name, caption, alternatives, embedding, cluster_id, captioner, tags"
     ", taken, taken_from"
-    ", text_in_picture, search_text"
+    ", text_in_picture"
 )
 _COPY_IMAGES = f"COPY images ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 _COPY_STAGING = f"COPY images_staging ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
@@ -39,7 +37,7 @@ _MERGE_STAGING = (
     "name = EXCLUDED.name, caption = EXCLUDED.caption, alternatives = EXCLUDED.alternatives, "
     "embedding = EXCLUDED.embedding, tags = EXCLUDED.tags, "
     "taken = EXCLUDED.taken, taken_from = EXCLUDED.taken_from, "
-    "text_in_picture = EXCLUDED.text_in_picture, search_text = EXCLUDED.search_text, "
+    "text_in_picture = EXCLUDED.text_in_picture, "
     "cluster_id = EXCLUDED.cluster_id, captioner = EXCLUDED.captioner, updated_at = now()"
 )
 
@@ -64,14 +62,6 @@ class RowBatch:
     def __len__(self) -> int:
         return len(self.image_ids)
 
-    def search_texts(self) -> list[str]:
-        """Per row, every word full-text search matches (``searchable_text``)."""
-        n = len(self)
-        alternatives = self.alternatives if self.alternatives is not None else [""] * n
-        tags = self.tags if self.tags is not None else ["[]"] * n
-        read = self.text_in_picture if self.text_in_picture is not None else [""] * n
-        return [searchable_text(self.captions[i], alternatives[i], tags[i], read[i]) for i in range(n)]
-
     def copy_payload(self) -> bytes:
         n = len(self)
         return encode_copy(
@@ -87,27 +77,8 @@ class RowBatch:
                 Column("jsonb", self.tags if self.tags is not None else ["[]"] * len(self)),
                 *taken_columns(self.taken, self.taken_from, len(self)),
                 Column("text", self.text_in_picture if self.text_in_picture is not None else [""] * n),
-                Column("text", self.search_texts()),
             ]
         )
-
-
-def searchable_text(caption: str, alternatives: str, tags: str, text_in_picture: str) -> str:
-    """An image's words for full-text search, one line each: its captions, its tags' words (stored JSON,
-    core/tags.py) and the text read in it. Written once at indexing, so that a query parses one text per
-    candidate (function_app/index_reader.py)."""
-    return "\n".join((caption, alternatives, tag_words(tags), text_in_picture))
-
-
-_TAG_WORD = re.compile(r'\["([^"\\]*)"')
-
-
-def tag_words(tags: str) -> str:
-    """The words of stored tags JSON, space-separated. A regular expression, 4x faster than parsing
-    the JSON (it is on the path of every row COPied); words with escapes are parsed properly."""
-    if "\\" in tags:
-        return " ".join(word for word, _ in parse_tags(tags))
-    return " ".join(_TAG_WORD.findall(tags))
 
 
 def insert_new_rows(conn: Connection, batch: RowBatch) -> int:

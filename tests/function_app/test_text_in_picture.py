@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -50,24 +49,6 @@ def test_a_word_read_in_the_picture_matches_in_full_text_though_no_caption_has_i
         "boat": "",
         "car": "TAXI",
     }
-
-
-def test_rows_written_before_search_text_still_match_their_captions_and_tags(
-    indexed: tuple[str, Settings], service: SearchService
-) -> None:
-    conn = psycopg2.connect(indexed[0])
-    with conn, conn.cursor() as cur:
-        cur.execute("UPDATE images SET search_text = NULL WHERE image_id IN ('cat', 'boat')")
-    try:
-        assert [hit.image_id for hit in service.search("tabby", 4).hits if hit.text_match] == ["cat"]
-        assert [hit.image_id for hit in service.search("lake", 4).hits if hit.text_match] == ["boat"]
-    finally:
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                "UPDATE images SET search_text = caption || E'\\n' || alternatives || E'\\n' || "
-                "CASE image_id WHEN 'cat' THEN 'tabby' ELSE '' END || E'\\n' WHERE search_text IS NULL"
-            )
-        conn.close()
 
 
 def test_the_api_returns_text_in_picture_as_its_schema_says(indexed: tuple[str, Settings]) -> None:

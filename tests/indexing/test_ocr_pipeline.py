@@ -50,13 +50,11 @@ def test_a_run_with_ocr_stores_the_words_of_each_picture_where_search_reads_them
     assert run() == version  # the next run adds its rows to the active version
 
     catalog = _rows(fresh_dsn, "SELECT name, text_in_picture FROM catalog")
-    rows = _rows(fresh_dsn, "SELECT name, text_in_picture, search_text, caption, image_id FROM images")
+    rows = _rows(fresh_dsn, "SELECT name, text_in_picture, image_id FROM images")
     assert len(catalog) == len(rows) == 9
     for name, words in written.items():
         assert catalog[name][0].lower() == words.lower(), name
-        read, search_text, caption, _ = rows[name]
-        assert read == catalog[name][0]
-        assert search_text.startswith(caption) and search_text.endswith(read)
+        assert rows[name][0] == catalog[name][0]
     assert all(catalog[f"shape-{i:05d}.png"] == ("",) for i in range(6))  # drawn shapes: no words
 
     name = next(iter(written))
@@ -66,7 +64,7 @@ def test_a_run_with_ocr_stores_the_words_of_each_picture_where_search_reads_them
         ranks = text_ranks(conn, str(version), word, [image_id for *_, image_id in rows.values()])
     finally:
         conn.close()
-    assert list(ranks) == [rows[name][3]]  # only the picture with the word in it matches
+    assert list(ranks) == [rows[name][1]]  # only the picture with the word in it matches
 
 
 def test_without_the_stage_nothing_is_read(tmp_path: Path, encoder_dir: Path, tiny_models: Models) -> None:
@@ -81,4 +79,4 @@ def test_without_the_stage_nothing_is_read(tmp_path: Path, encoder_dir: Path, ti
     assert [e.text_in_picture for e in writer.catalog.values()] == [""] * 10
     assert summary.bundle_version is not None
     rows = writer.rows[summary.bundle_version].values()
-    assert all(row.search_text.startswith(row.caption) and row.text_in_picture == "" for row in rows)
+    assert all(row.text_in_picture == "" for row in rows)
