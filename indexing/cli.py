@@ -72,6 +72,9 @@ def _picture_dir(settings: IndexSettings, checkpoint: Path | None) -> Path | Non
     once per checkpoint beside the text encoder; None where the backbone has no ImageNet head."""
     if checkpoint is None:
         return None
+    if not checkpoint.is_file():
+        log.warning("the bundle will not search by picture: no captioner checkpoint at %s", checkpoint)
+        return None
     from indexing.picture_export import ensure_picture_export
 
     try:

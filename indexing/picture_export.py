@@ -97,7 +97,11 @@ def ensure_picture_export(cache_dir: Path, checkpoint: Path) -> Path:
     if not (target / CONFIG_FILE).is_file():
         scratch = cache_dir / f"picture-onnx-{digest}.partial"
         shutil.rmtree(scratch, ignore_errors=True)
-        export_picture_encoder(checkpoint, scratch)
+        try:
+            export_picture_encoder(checkpoint, scratch)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
         shutil.rmtree(target, ignore_errors=True)
         scratch.rename(target)
     return target

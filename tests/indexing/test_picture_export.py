@@ -12,7 +12,7 @@ from PIL import Image
 
 from core.picture_encoder import CONFIG_FILE, OnnxPictureEncoder, PictureEncoderError
 from indexing import loaders
-from indexing.picture_export import ensure_picture_export, export_picture_encoder
+from indexing.picture_export import ensure_picture_export
 from tests.indexing.tagging.lite0 import write_lite0_checkpoint
 from training.caption import load_captioner
 from training.images import load_image
@@ -69,7 +69,8 @@ def test_a_backbone_without_an_imagenet_head_cannot_be_exported(
     tiny_checkpoint: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(ValueError, match="no ImageNet classifier"):
-        export_picture_encoder(tiny_checkpoint, tmp_path / "out")
+        ensure_picture_export(tmp_path, tiny_checkpoint)
+    assert list(tmp_path.iterdir()) == []  # no half-written export left behind
 
 
 def test_a_folder_without_the_model_is_refused(lite0: tuple[Path, Path], tmp_path: Path) -> None:
