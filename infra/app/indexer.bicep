@@ -220,7 +220,7 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
 
 // --- Event Grid: blob events on the images container -> the queue ---------------------------------
 
-resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
+resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
   name: systemTopicName
   location: location
   tags: tags
@@ -243,7 +243,7 @@ resource topicSendsToQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 }
 
-resource blobEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = {
+resource blobEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
   parent: systemTopic
   name: 'images-to-index-queue'
   properties: {
