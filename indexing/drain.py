@@ -82,7 +82,7 @@ def drain(
     """Answer every message in ``queue`` about ``account``/``container`` with as few runs as batching allows.
 
     ``run_index`` brings the index up to date and returns its summary; an exception from it leaves the
-    round's messages in the queue (hidden until their visibility timeout) and propagates.
+    round's messages in the queue, visible again after ``retry_seconds``, and propagates.
     """
     report = DrainReport()
     while True:
