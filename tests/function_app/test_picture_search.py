@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from core.bundle import load_bundle
 from function_app.api import create_api
+from tests.conftest import ENCODER_CACHE, PROJECT_ROOT
 from tests.core.test_pictures import png_header_only
 from tests.function_app.conftest import make_settings
+from tests.indexing.tagging.lite0 import write_lite0_checkpoint
 from tests.pictures import picture_share
 from training.synthetic import make_shapes
 
@@ -184,3 +190,47 @@ def test_the_contract_describes_the_route(picture_client: TestClient) -> None:
     assert set(operation["requestBody"]["content"]) == set(TYPES.split(", "))
     assert [p["name"] for p in operation["parameters"]] == ["k", "nprobe"]
     assert {"400", "413", "415", "503"} <= set(operation["responses"])
+
+
+def test_an_index_run_publishes_the_picture_encoder_and_the_api_reads_pictures(
+    fresh_dsn: str, tmp_path: Path, shape_png: bytes
+) -> None:
+    """The whole path: `indexing.cli index` with an EfficientNet-Lite0 captioner ships picture/ in the
+    bundle it publishes, and the API searches that index by picture."""
+    images = tmp_path / "images"
+    images.mkdir()
+    make_shapes(images, 6)
+    checkpoint = write_lite0_checkpoint(tmp_path / "lite0.pt")
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_dsn,
+        "MODEL_SHARE_PATH": str(tmp_path / "share"),
+        "IMAGE_STORE": "folder",
+        "IMAGES_DIR": str(images),
+        "CAPTIONER_CHECKPOINT": str(checkpoint),
+        "ENCODER_DIR": str(ENCODER_CACHE / "minilm-onnx"),
+        "INDEX_LOG_DIR": str(tmp_path / "logs"),
+        "INDEX_WORKERS": "1",
+        "INDEX_MAX_LENGTH": "6",
+        "INDEX_THREADS": "1",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "indexing.cli",
+        "index",
+        "--no-progress",
+        "--pca-dim",
+        "4",
+        "--clusters",
+        "2",
+    ]
+    subprocess.run(command, env=env, cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=600)
+
+    bundle = load_bundle(tmp_path / "share")
+    assert bundle.picture_dir is not None and (bundle.picture_dir / "model.onnx").is_file()
+    assert bundle.manifest["picture"]["backbone"] == "efficientnet_lite0"
+    client = TestClient(create_api(make_settings(fresh_dsn, tmp_path / "share", images)))
+    response = client.post(URL, content=shape_png, headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    assert {hit["name"] for hit in response.json()["results"]} <= {p.name for p in images.iterdir()}
