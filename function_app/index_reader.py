@@ -138,12 +138,14 @@ def search_index(
                 cur.execute(_ROUTED_SEARCH, {**params, "clusters": [int(c) for c in plan.clusters]})
             case Strategy.EXACT:
                 cur.execute(_EXACT_SEARCH, params)
-            case Strategy.HNSW:
-                # HNSW returns at most ef_search rows, so it must be at least k.
-                cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(plan.ef_search, k)),))
-                cur.execute(_ann_search(vector.shape[0]), params)
-            case Strategy.IVFFLAT:
-                cur.execute("SELECT set_config('ivfflat.probes', %s, true)", (str(plan.probes),))
+            case Strategy.HNSW | Strategy.IVFFLAT:
+                # Both knobs whichever was asked for: a version may hold both ANN indexes, and PostgreSQL
+                # picks one by cost (IVFFlat at its default single probe looks cheapest). HNSW returns at
+                # most ef_search rows, so it must be at least k.
+                cur.execute(
+                    "SELECT set_config('hnsw.ef_search', %s, true), set_config('ivfflat.probes', %s, true)",
+                    (str(max(plan.ef_search, k)), str(plan.probes)),
+                )
                 cur.execute(_ann_search(vector.shape[0]), params)
             case _:
                 assert_never(plan.strategy)
