@@ -40,7 +40,10 @@ FILTER_SQL = """
       )
   ))"""
 
-_COLUMNS = "image_id, name, caption, alternatives, tags, 1 - (embedding <=> %(query)s) AS similarity"
+_COLUMNS = (
+    "image_id, name, caption, alternatives, tags, 1 - (embedding <=> %(query)s) AS similarity, "
+    "text_in_picture"
+)
 
 _EXACT = f"""
 SELECT {_COLUMNS}
@@ -58,6 +61,12 @@ ORDER BY embedding <=> %(query)s
 LIMIT %(k)s
 """
 
+_ANN_SETTINGS = (
+    "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', %s, true), "
+    "set_config('hnsw.max_scan_tuples', %s, true), set_config('ivfflat.probes', %s, true), "
+    "set_config('ivfflat.iterative_scan', %s, true)"
+)
+
 _TAKEN = """
 SELECT image_id, taken, taken_from FROM images WHERE bundle_version = %(version)s AND image_id = ANY(%(ids)s)
 """
@@ -69,11 +78,12 @@ def _ann(dim: int) -> sql.Composed:
     # dimension comes from the bundle manifest (see index_reader._ann_search), never from a request.
     column = typed_embedding(dim)
     return sql.SQL(
-        "WITH found AS MATERIALIZED (SELECT image_id, name, caption, alternatives, tags, "
+        "WITH found AS MATERIALIZED (SELECT image_id, name, caption, alternatives, tags, text_in_picture, "
         "{column} <=> %(query)s::vector({dim}) AS distance FROM images WHERE bundle_version = %(version)s "
         + FILTER_SQL
         + " ORDER BY {column} <=> %(query)s::vector({dim}) LIMIT %(k)s) "
-        "SELECT image_id, name, caption, alternatives, tags, 1 - distance AS similarity FROM found "
+        "SELECT image_id, name, caption, alternatives, tags, 1 - distance AS similarity, text_in_picture "
+        "FROM found "
         "ORDER BY distance"
     ).format(column=column, dim=sql.Literal(int(dim)))
 
@@ -89,9 +99,9 @@ def search_filtered(
     iterative: bool = True,
     fallback: bool = True,
 ) -> list[tuple[object, ...]]:
-    """Rows ``(image_id, name, caption, alternatives, tags, similarity)`` of the top ``k`` rows that pass
-    ``filters``; fewer only when fewer pass. ``iterative=False`` turns pgvector's iterative scans off and
-    ``fallback=False`` the exact re-check (what benchmarks/filtered_recall.py compares)."""
+    """Rows ``(image_id, name, caption, alternatives, tags, similarity, text_in_picture)`` of the top ``k``
+    rows that pass ``filters``; fewer only when fewer pass. ``iterative=False`` turns pgvector's iterative
+    scans off and ``fallback=False`` the exact re-check (what benchmarks/filtered_recall.py compares)."""
     vector = np.asarray(query, dtype=np.float32)
     params = {"query": vector, "version": version, "k": k, **filters.sql_params()}
     with conn.cursor() as cur:
@@ -100,19 +110,12 @@ def search_filtered(
                 cur.execute(_EXACT, params)
             case Strategy.CLUSTERS:
                 cur.execute(_ROUTED, {**params, "clusters": [int(c) for c in plan.clusters]})
-            case Strategy.HNSW:
-                cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(plan.ef_search, k)),))
+            case Strategy.HNSW | Strategy.IVFFLAT:
+                # Both index kinds' settings: PostgreSQL picks the index by cost when a version holds both.
+                mode = "relaxed_order" if iterative else "off"
                 cur.execute(
-                    "SELECT set_config('hnsw.iterative_scan', %s, true), "
-                    "set_config('hnsw.max_scan_tuples', %s, true)",
-                    ("relaxed_order" if iterative else "off", str(HNSW_MAX_SCAN_TUPLES)),
-                )
-                cur.execute(_ann(vector.shape[0]), params)
-            case Strategy.IVFFLAT:
-                cur.execute("SELECT set_config('ivfflat.probes', %s, true)", (str(plan.probes),))
-                cur.execute(
-                    "SELECT set_config('ivfflat.iterative_scan', %s, true)",
-                    ("relaxed_order" if iterative else "off",),
+                    _ANN_SETTINGS,
+                    (str(max(plan.ef_search, k)), mode, str(HNSW_MAX_SCAN_TUPLES), str(plan.probes), mode),
                 )
                 cur.execute(_ann(vector.shape[0]), params)
             case _:
