@@ -27,8 +27,9 @@ REPEATABLE_PARAMETERS = frozenset({"tag"})
 MAX_TAGS = 10
 MAX_TAG_CHARS = 64
 MAX_FOLDER_CHARS = 1024
-# The confidence a tag must reach to count for a tag filter; chosen on validation (docs/filters.md).
-DEFAULT_TAG_CONFIDENCE = 0.05
+# The confidence a tag must reach to count for a tag filter: the best F1 of tags against people's words on
+# the validation splits (evaluation/tag_threshold.py, docs/filters.md "The tag threshold").
+DEFAULT_TAG_CONFIDENCE = 0.6
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATE_TIME = re.compile(

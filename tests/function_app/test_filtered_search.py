@@ -35,7 +35,7 @@ def _corpus() -> tuple[np.ndarray, list[str], list[datetime | None], list[list[t
     names = [f"rare/{i}.jpg" if i % 100 == 7 else f"f{i % 10}/{i}.jpg" for i in range(ROWS)]
     taken: list[datetime | None] = [START + timedelta(hours=i) for i in range(ROWS)]
     taken[5] = None  # indexed before dates were stored
-    tags = [[("Cat", 0.8)] if i % 10 == 3 else [("cat", 0.02), ("dog", 0.5)] for i in range(ROWS)]
+    tags = [[("Cat", 0.8)] if i % 10 == 3 else [("cat", 0.02), ("dog", 0.7)] for i in range(ROWS)]
     return vectors, names, taken, tags
 
 

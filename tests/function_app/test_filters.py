@@ -30,7 +30,11 @@ FOLDERS = ("2023/trip", "2023/trip-old", "home")
 
 def _image(i: int, text: str) -> CaptionedImage:
     tags = (
-        (("dog", 0.7),) if i % 4 == 0 else (("dog", 0.03),) if i % 5 == 0 else (("tabby", 0.4), ("cat", 0.4))
+        (("dog", 0.7),)
+        if i % 4 == 0
+        else (("dog", 0.03),)
+        if i % 5 == 0
+        else (("tabby", 0.65), ("cat", 0.65))
     )
     taken = None if i % 9 == 0 else START + timedelta(days=i)
     source = "" if taken is None else "exif" if i % 2 else "modified"
