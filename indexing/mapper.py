@@ -15,6 +15,7 @@ from core.bundle import SearchBundle
 from core.captions import join_captions
 from core.tags import tags_json
 from indexing.catalog import CatalogBatch
+from indexing.ocr import TEXT_IN_PICTURE_WEIGHT
 from indexing.read import DecodedBatch
 from indexing.report import RunSummary
 from indexing.stages import SentenceEncoder, assign, caption, encode_images, mix_tags
@@ -63,6 +64,9 @@ class Mapper:
         with summary.timed("encode"):
             embeddings = encode_images(self.encoder, captions)  # (B, D)
             embeddings = mix_tags(embeddings, self.encoder, tags, self.tag_weight)
+            if decoded.texts is not None:  # the words read in a picture, mixed in as tags are
+                read = [[(text, 1.0)] if text else [] for text in decoded.texts]
+                embeddings = mix_tags(embeddings, self.encoder, read, TEXT_IN_PICTURE_WEIGHT)
         alternatives = [join_captions(others) for others in captions.alternatives]
         stored_tags = [tags_json(image) for image in tags]
         items = decoded.items

@@ -22,6 +22,7 @@ from core.env import SettingsError
 __all__ = [
     "DEBIAN_PACKAGES",
     "DEFAULT_MIN_CONFIDENCE",
+    "TEXT_IN_PICTURE_WEIGHT",
     "Ocr",
     "OcrUnavailable",
     "keep_words",
@@ -30,6 +31,9 @@ __all__ = [
 
 DEBIAN_PACKAGES = "tesseract-ocr tesseract-ocr-eng"
 DEFAULT_MIN_CONFIDENCE = 70.0  # Tesseract's per-word confidence, 0..100 (chosen in docs/ocr.md)
+# Of the words read in a picture against its captions and tags in its embedding (indexing/mapper.py):
+# full text alone re-ranks only the 50 nearest images, which a sign's words rarely bring (docs/ocr.md).
+TEXT_IN_PICTURE_WEIGHT = 0.5
 LANGUAGE = "eng"
 # Thumbnails are enlarged to this many pixels on the long side; enlarging larger pictures, or sparse-text
 # page segmentation (--psm 11), read fewer of the test pictures' words (docs/ocr.md).

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import psycopg2
 
 from core.images import LocalFolderStore
 from evaluation.text_pictures import make_text_pictures
 from function_app.index_reader import text_ranks
+from indexing import loaders
 from indexing.memory import MemoryWriter
 from indexing.ocr import Ocr
 from indexing.runner import Models, pipeline, run_index
@@ -67,16 +69,31 @@ def test_a_run_with_ocr_stores_the_words_of_each_picture_where_search_reads_them
     assert list(ranks) == [rows[name][1]]  # only the picture with the word in it matches
 
 
-def test_without_the_stage_nothing_is_read(tmp_path: Path, encoder_dir: Path, tiny_models: Models) -> None:
-    images, share = tmp_path / "images", tmp_path / "share"
-    make_text_pictures(images, 2, seed=11)
+def test_the_words_read_pull_a_pictures_embedding_towards_them_and_without_the_stage_nothing_is_read(
+    tmp_path: Path, encoder_dir: Path, tiny_models: Models
+) -> None:
+    images = tmp_path / "images"
+    made = make_text_pictures(images, 2, seed=11)
     make_shapes(images, 8)
-    writer = MemoryWriter()
     options = quiet_options()
-    summary = run_index(
-        pipeline(lambda: LocalFolderStore(images), writer, share, encoder_dir, tiny_models, options), options
-    )
-    assert [e.text_in_picture for e in writer.catalog.values()] == [""] * 10
-    assert summary.bundle_version is not None
-    rows = writer.rows[summary.bundle_version].values()
-    assert all(row.text_in_picture == "" for row in rows)
+    catalogs = {}
+    for ocr in (None, Ocr()):
+        writer = MemoryWriter()
+        ran = pipeline(
+            lambda: LocalFolderStore(images),
+            writer,
+            tmp_path / f"share-{ocr}",
+            encoder_dir,
+            tiny_models,
+            options,
+            ocr=ocr,
+        )
+        assert run_index(ran, options).bundle_version is not None
+        catalogs[ocr is not None] = {entry.name: entry for entry in writer.catalog.values()}
+    assert [e.text_in_picture for e in catalogs[False].values()] == [""] * 10
+    words = loaders.onnx_encoder(encoder_dir).encode([made[0].words])[0]  # (D,)
+    without, with_text = catalogs[False][made[0].name], catalogs[True][made[0].name]
+    assert with_text.text_in_picture.lower() == made[0].words.lower()
+    assert float(with_text.embedding @ words) > float(without.embedding @ words) + 0.1
+    shape = "shape-00000.png"  # nothing read: its embedding is the same either way
+    assert np.allclose(catalogs[True][shape].embedding, catalogs[False][shape].embedding, atol=1e-4)
