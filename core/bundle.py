@@ -42,6 +42,8 @@ MANIFEST_FILE = "manifest.json"
 PROJECTION_FILE = "projection.npz"
 CENTROIDS_FILE = "centroids.npy"
 PROBES_FILE = "probes.npy"
+VISUAL_FILE = "visual.npy"  # (v, E) the visual PCA of search by picture (core/visual.py)
+VISUAL_KEY = "visual"  # its manifest entry: {"input_dim": E, "output_dim": v}
 ENCODER_DIR = "encoder"
 PICTURE_DIR = "picture"
 GATE_KEY = "gate"  # the manifest entry of the calibrated answer gate (Gate)
@@ -67,6 +69,7 @@ class SearchBundle:
     pca_components: np.ndarray  # (d, D)
     centroids: np.ndarray  # (C, d)
     probes: np.ndarray | None = None  # (P, d) the gate's probe queries; None: published without
+    visual_components: np.ndarray | None = None  # (v, E) the visual PCA; None: published without
 
     @property
     def encoder_dir(self) -> Path:
@@ -160,11 +163,13 @@ def write_bundle(
     picture_dir: Path | None = None,
     version: str | None = None,
     activate: bool = True,
+    visual_components: np.ndarray | None = None,
 ) -> str:
     """Write a new bundle version atomically and (by default) make it the active one.
 
     ``probes`` (P, d) are the calibrated gate's probe queries in the reduced space (core/gate.py).
     ``picture_dir`` is the exported picture encoder (indexing/picture_export.py), shipped as picture/.
+    ``visual_components`` (v, E) is the visual PCA the rows' images.visual were projected with.
     Returns the version name. On any failure (disk full, permissions) the partial folder is removed,
     the active bundle is left as it was, and BundleWriteError says what went wrong.
     """
@@ -201,6 +206,11 @@ def write_bundle(
         np.save(staging / CENTROIDS_FILE, cents)
         if probe_array is not None:
             np.save(staging / PROBES_FILE, probe_array)
+        if visual_components is not None:
+            visual = np.asarray(visual_components, dtype=np.float32)
+            np.save(staging / VISUAL_FILE, visual)
+            shape = {"input_dim": int(visual.shape[1]), "output_dim": int(visual.shape[0])}
+            extra = {**(extra or {}), VISUAL_KEY: shape}
         files = {
             str(p.relative_to(staging)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
             for p in sorted(staging.rglob("*"))
@@ -303,6 +313,11 @@ def load_bundle(share: Path, version: str | None = None, *, verify_checksums: bo
             if PROBES_FILE in files
             else None
         )
+        visual = (
+            np.load(path / VISUAL_FILE, allow_pickle=False).astype(np.float32)
+            if VISUAL_FILE in files
+            else None
+        )
     except (OSError, ValueError, KeyError) as exc:
         raise BundleError(f"bundle {version}: arrays could not be read ({exc})") from None
 
@@ -325,6 +340,14 @@ def load_bundle(share: Path, version: str | None = None, *, verify_checksums: bo
         if probes is None or probes.ndim != 2 or probes.shape[1] != expected_pca[0]:
             shape = None if probes is None else probes.shape
             raise BundleError(f"bundle {version}: the gate's probes {shape} are not (P, {expected_pca[0]})")
+    visual_entry = manifest.get(VISUAL_KEY)
+    if (visual is None) != (visual_entry is None) or (
+        visual is not None and visual.shape != (visual_entry.get("output_dim"), visual_entry.get("input_dim"))
+    ):
+        shape = None if visual is None else visual.shape
+        raise BundleError(
+            f"bundle {version}: the visual PCA {shape} does not match the manifest {visual_entry}"
+        )
     encoder_dim = manifest.get("encoder", {}).get("dim")
     if encoder_dim != expected_pca[1]:
         raise BundleError(
@@ -338,4 +361,5 @@ def load_bundle(share: Path, version: str | None = None, *, verify_checksums: bo
         pca_components=components,
         centroids=centroids,
         probes=probes,
+        visual_components=visual,
     )

@@ -32,6 +32,9 @@ ALTER TABLE images ADD COLUMN IF NOT EXISTS taken timestamptz;
 ALTER TABLE images ADD COLUMN IF NOT EXISTS taken_from text NOT NULL DEFAULT '';
 -- The words the optional OCR stage read in the picture (indexing/ocr.py, INDEX_OCR), space-separated.
 ALTER TABLE images ADD COLUMN IF NOT EXISTS text_in_picture text NOT NULL DEFAULT '';
+-- The picture's pooled backbone features reduced by the bundle's visual PCA, unit length: what search by
+-- picture ranks by cosine (docs/picture_search.md). NULL: indexed before this, or a bundle without one.
+ALTER TABLE images ADD COLUMN IF NOT EXISTS visual vector;
 -- One stored text of all of an image's words, parsed at query time, was tried and was no faster than
 -- parsing captions and tags' jsonb (docs/tags.md "latency"); the column is gone.
 ALTER TABLE images DROP COLUMN IF EXISTS search_text;
@@ -65,6 +68,8 @@ ALTER TABLE catalog ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]';  
 ALTER TABLE catalog ADD COLUMN IF NOT EXISTS taken timestamptz;  -- as images.taken
 ALTER TABLE catalog ADD COLUMN IF NOT EXISTS taken_from text NOT NULL DEFAULT '';
 ALTER TABLE catalog ADD COLUMN IF NOT EXISTS text_in_picture text NOT NULL DEFAULT '';  -- as images'
+-- The backbone's pooled features at full dimension, so a refit fits the visual PCA again; NULL: older row.
+ALTER TABLE catalog ADD COLUMN IF NOT EXISTS visual vector;
 
 CREATE INDEX IF NOT EXISTS catalog_location_idx ON catalog (location, name);
 -- No query read the catalog's full-text GIN index, and every catalog merge paid to maintain it; search

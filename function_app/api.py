@@ -212,7 +212,8 @@ def create_api(
         nprobe = parse_int("nprobe", params.get("nprobe"), None, 1, MAX_NPROBE)
         assert k is not None
         result = service().search_picture(picture, k, nprobe)
-        return JSONResponse(_result_json(result, str(request.base_url).rstrip("/")))
+        body = _result_json(result, str(request.base_url).rstrip("/"))
+        return JSONResponse({**body, "route": result.route})  # "visual" or "tags" (picture_search.md)
 
     @api.post(
         PICTURE_PATH,

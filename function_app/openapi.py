@@ -77,6 +77,13 @@ class SearchResponse(BaseModel):
     timing_ms: Timing
 
 
+class PictureResponse(SearchResponse):
+    route: Literal["visual", "tags"] = Field(
+        description="visual: the picture's pooled backbone features against each image's, by cosine; "
+        "tags: its tags sentence searched as text (a bundle indexed before visual features)"
+    )
+
+
 class SimilarTiming(BaseModel):
     lookup: float = Field(description="reading the source image's stored vector")
     database: float = Field(description="ranking the others")
@@ -288,7 +295,7 @@ PICTURE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bm
 
 def picture_responses() -> dict[int | str, dict[str, Any]]:
     return {
-        200: {"model": SearchResponse, "description": "the ranked images; query is the picture's tags"},
+        200: {"model": PictureResponse, "description": "the ranked images; query is the picture's tags"},
         400: _error("an empty body, a body that is not a picture, a truncated picture or a bad k"),
         408: _error("the body did not arrive within the read timeout"),
         413: _error("the body is over the size limit, or the picture has too many pixels"),

@@ -1,8 +1,10 @@
 """A query picture read as the indexer reads an image: decoded with limits, run through the bundle's
-picture encoder (the captioner's backbone and ImageNet head in ONNX), and said as its tags sentence.
+picture encoder (the captioner's backbone and ImageNet head in ONNX): its pooled features and its tags.
 
-docs/picture_search.md: the sentence is embedded by the bundle's text encoder and ranked by cosine
-alone (no full-text blend, no answer gate: a picture is never nonsense), which is what was measured.
+docs/picture_search.md: the pooled features, reduced by the bundle's visual PCA, are ranked by cosine
+against images.visual (the visual route, service.py); a bundle without a visual PCA falls back to the
+tags sentence, embedded by the text encoder and ranked by cosine alone (no full-text blend, no answer
+gate: a picture is never nonsense).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from core.bundle import SearchBundle
 from core.picture_encoder import OnnxPictureEncoder, PictureEncoderError
@@ -28,6 +32,7 @@ _TYPES = ", ".join(UPLOAD_TYPES)
 class ReadPicture:
     sentence: str  # the tags as the text encoder reads them: "tabby, cat, feline"
     tags: ImageTags
+    pooled: np.ndarray  # (E,) the backbone's feature grid averaged: the visual route's input
     timing_ms: dict[str, float]  # decode, picture (the backbone and head)
 
 
@@ -50,8 +55,8 @@ def check_content_type(header: str | None) -> None:
 
 
 def read_picture(bundle: SearchBundle, data: bytes) -> ReadPicture:
-    """The uploaded picture's tags sentence; PictureError for a body that is not a usable picture,
-    ServiceUnavailable when the bundle cannot read pictures."""
+    """The uploaded picture's pooled features and tags sentence; PictureError for a body that is not a
+    usable picture, ServiceUnavailable when the bundle cannot read pictures."""
     if bundle.picture_dir is None:
         raise ServiceUnavailable(
             f"search by picture is not available: bundle {bundle.version} was published without a "
@@ -64,11 +69,12 @@ def read_picture(bundle: SearchBundle, data: bytes) -> ReadPicture:
         encoder = picture_encoder(bundle.picture_dir)
     except PictureEncoderError as exc:
         raise ServiceUnavailable(f"search by picture is not available: {exc}") from exc
-    tags = encoder.encode(img).tags
+    encoded = encoder.encode(img)
     finished = time.perf_counter()
     return ReadPicture(
-        ", ".join(word for word, _ in tags),
-        tags,
+        ", ".join(word for word, _ in encoded.tags),
+        encoded.tags,
+        encoded.pooled,
         {
             "decode": round((decoded - started) * 1000, 2),
             "picture": round((finished - decoded) * 1000, 2),

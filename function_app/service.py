@@ -7,11 +7,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
+from core.bundle import SearchBundle
 from core.database import ConnectionPool, DatabaseUnavailable
 from core.images import ImageStore
 from core.space import project
 from core.tags import ImageTags
 from core.vector_index import Strategy
+from core.visual import project_visual
 from function_app.bundles import BundleSource
 from function_app.errors import InvalidRequest, ServiceUnavailable
 from function_app.filtered_search import taken_times
@@ -22,6 +26,7 @@ from function_app.ranking import RankingOptions, rank_images
 from function_app.settings import SearchSettings
 from function_app.similar import find_neighbours
 from function_app.version_facts import RECHECK_SECONDS, VersionFactsCache
+from function_app.visual_search import search_visual
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class SearchResult:
     hits: list[SearchHit]
     timing_ms: dict[str, float] = field(default_factory=dict)
     sort: Sort = field(default=Sort.RELEVANCE, kw_only=True)  # how the hits are ordered
+    route: str = field(default="", kw_only=True)  # a picture's: "visual" or "tags" (picture_query.py)
 
 
 @dataclass(frozen=True)
@@ -247,17 +253,54 @@ class SearchService:
         )
 
     def search_picture(self, picture: bytes, k: int, nprobe: int | None = None) -> SearchResult:
-        """Top ``k`` images for an uploaded picture, read as its tags sentence (picture_query.py); its
-        ``query`` is that sentence. PictureError (a 4xx) for a body that is not a usable picture."""
-        from dataclasses import replace
-
+        """Top ``k`` images for an uploaded picture (picture_query.py): by its pooled backbone features
+        against images.visual where the bundle has a visual PCA (route "visual"), else by its tags
+        sentence (route "tags": a bundle fitted on a catalog without visual features). Its ``query`` is
+        the tags sentence either way. PictureError (a 4xx) for a body that is not a usable picture."""
         from function_app.picture_query import PICTURE_RANKING, read_picture  # PIL: only when used
 
         started = time.perf_counter()
-        read = read_picture(self._bundles.get().bundle, picture)
-        result = self.search(read.sentence, k, nprobe, ranking=PICTURE_RANKING)
+        bundle = self._bundles.get().bundle
+        read = read_picture(bundle, picture)
+        if bundle.visual_components is None:
+            result = replace(self.search(read.sentence, k, nprobe, ranking=PICTURE_RANKING), route="tags")
+        else:
+            result = self._search_visual(read.sentence, read.pooled, bundle, k)
         total = round((time.perf_counter() - started) * 1000, 2)
         return replace(result, timing_ms={**read.timing_ms, **result.timing_ms, "total": total})
+
+    def _search_visual(self, sentence: str, pooled: np.ndarray, bundle: SearchBundle, k: int) -> SearchResult:
+        """The visual route: exact cosine over images.visual (visual_search.py), cosine as the score."""
+        if not 1 <= k <= self.max_k:
+            raise InvalidRequest(f"k must be between 1 and {self.max_k}, got {k}")
+        assert bundle.visual_components is not None
+        started = time.perf_counter()
+        vector = project_visual(pooled[None], bundle.visual_components)[0]  # (v,)
+        projected = time.perf_counter()
+        try:
+            with self._pool.connection() as conn:
+                images = search_visual(conn, bundle.version, vector, k)
+                taken = taken_times(conn, bundle.version, [image.image_id for image in images])
+        except DatabaseUnavailable as exc:
+            raise ServiceUnavailable(f"the search database is unavailable: {exc}") from exc
+        queried = time.perf_counter()
+        hits = [
+            SearchHit(
+                *(image.image_id, image.name, image.caption, image.alternatives),
+                *(round(image.similarity, 4), round(image.similarity, 4), False),
+                self._images.url(image.name),
+                image.tags,
+                image.text_in_picture,
+            )
+            for image in images
+        ]
+        timing = {
+            "assign": round((projected - started) * 1000, 2),
+            "database": round((queried - projected) * 1000, 2),
+        }
+        return SearchResult(
+            sentence, k, Strategy.EXACT, None, bundle.version, with_taken(hits, taken), timing, route="visual"
+        )
 
     def strategy_in_use(self) -> Strategy:
         """The strategy a query of the active version is searched with now under the configured plan."""

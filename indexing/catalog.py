@@ -20,6 +20,7 @@ _CATALOG_COLUMNS = (
     "image_id, location, name, etag, caption, alternatives, score, captioner, encoder, embedding, tags"
     ", taken, taken_from"
     ", text_in_picture"
+    ", visual"
 )
 _CREATE_STAGING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS catalog_staging (LIKE catalog INCLUDING DEFAULTS) "
@@ -30,7 +31,7 @@ _MERGE = (
     "ON CONFLICT (image_id) DO UPDATE SET caption = EXCLUDED.caption, alternatives = EXCLUDED.alternatives, "
     "score = EXCLUDED.score, tags = EXCLUDED.tags, "
     "taken = EXCLUDED.taken, taken_from = EXCLUDED.taken_from, "
-    "text_in_picture = EXCLUDED.text_in_picture, "
+    "text_in_picture = EXCLUDED.text_in_picture, visual = EXCLUDED.visual, "
     "captioner = EXCLUDED.captioner, encoder = EXCLUDED.encoder, embedding = EXCLUDED.embedding"
 )
 # Images of a location that the run `run` did not list are gone from the source (or changed: new etag).
@@ -63,6 +64,7 @@ class CatalogBatch:
     taken: Sequence[datetime | None] | None = None  # per image, when it was taken (indexing/taken.py)
     taken_from: Sequence[str] | None = None  # per image, "exif" or "modified"
     text_in_picture: Sequence[str] | None = None  # per image, the words OCR read in it; None: OCR off
+    visual: np.ndarray | None = None  # (N, E) pooled backbone features; None or a NaN row: none
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -76,6 +78,29 @@ def taken_columns(
         Column("timestamptz", list(taken) if taken else [None] * rows),
         Column("text", list(taken_from) if taken_from else [""] * rows),
     ]
+
+
+def visual_column(visual: np.ndarray | None, rows: int) -> Column:
+    """The nullable visual COPY column of ``rows`` rows: NULL where ``visual`` is None or a row is NaN."""
+    if visual is None:
+        return Column("vector", np.full((rows, 1), np.nan, dtype=np.float32))
+    return Column("vector", np.asarray(visual, dtype=np.float32))
+
+
+def visual_array(vectors: Sequence[object]) -> np.ndarray | None:
+    """(N, E) stored visual vectors (pgvector's, or None for NULL) with NaN rows for the NULLs; None if
+    every row is NULL."""
+    arrays = [None if v is None else np.asarray(v.to_numpy(), dtype=np.float32) for v in vectors]  # type: ignore[attr-defined]
+    return stack_visual(arrays)
+
+
+def stack_visual(arrays: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    """(N, E) of per-row vectors with NaN rows where a row has none; None if no row has one."""
+    present = [a for a in arrays if a is not None]
+    if not present:
+        return None
+    width = present[0].shape[0]
+    return np.stack([a if a is not None else np.full(width, np.nan, np.float32) for a in arrays])
 
 
 @dataclass(frozen=True)
@@ -105,6 +130,7 @@ def write_catalog(conn: Connection, batch: CatalogBatch) -> int:
             Column("jsonb", batch.tags if batch.tags is not None else ["[]"] * n),
             *taken_columns(batch.taken, batch.taken_from, n),
             Column("text", batch.text_in_picture if batch.text_in_picture is not None else [""] * n),
+            visual_column(batch.visual, n),
         ]
     )
     with conn.cursor() as cur:
@@ -198,6 +224,7 @@ class CatalogPage:
     taken: list[datetime | None] = field(default_factory=list)  # per row; empty: unknown for all
     taken_from: list[str] = field(default_factory=list)
     text_in_picture: list[str] = field(default_factory=list)  # per row, the words OCR read in it
+    visual: np.ndarray | None = None  # (N, E) pooled backbone features, NaN rows for none; None: no row has
 
 
 def read_page(conn: Connection, after: str, limit: int) -> CatalogPage:
@@ -205,7 +232,7 @@ def read_page(conn: Connection, after: str, limit: int) -> CatalogPage:
     with conn.cursor() as cur:
         cur.execute(
             "SELECT image_id, name, caption, alternatives, captioner, embedding, tags::text, "
-            "taken, taken_from, text_in_picture FROM catalog "
+            "taken, taken_from, text_in_picture, visual FROM catalog "
             "WHERE image_id > %s ORDER BY image_id LIMIT %s",
             (after, limit),
         )
@@ -223,6 +250,7 @@ def read_page(conn: Connection, after: str, limit: int) -> CatalogPage:
         [r[7] for r in rows],
         [r[8] for r in rows],
         [r[9] for r in rows],
+        visual_array([r[10] for r in rows]),
     )
 
 

@@ -3,7 +3,8 @@
 A binary COPY stream is a header, one tuple per row (a 16-bit field count, then each field as a 32-bit
 length and its bytes, big-endian) and a trailer. Fixed-width columns (int4, float4, pgvector's vector)
 are laid out for all rows at once with a numpy structured array; only text (and jsonb, text behind a
-version byte) needs a Python loop.
+version byte) needs a Python loop. A vector row of NaN is written as NULL (pgvector refuses NaN, so no
+real vector is lost): a nullable vector column, such as images.visual, passes its missing rows that way.
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ def _fixed_fields(column: Column, rows: int) -> list[bytes]:
         layout = np.dtype([("len", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("v", ">f4", (dim,))])
         packed = np.zeros(rows, dtype=layout)
         packed["len"], packed["dim"], packed["v"] = 4 + 4 * dim, dim, array
+        missing = np.isnan(array).all(axis=1) if dim else np.zeros(rows, dtype=bool)
+        if missing.any():
+            width = packed.dtype.itemsize
+            view = memoryview(packed.tobytes())
+            return [
+                NULL_FIELD if missing[i] else view[i * width : (i + 1) * width].tobytes() for i in range(rows)
+            ]
     else:
         if array.shape != (rows,):
             raise ValueError(f"{column.kind} column must have shape ({rows},), got {array.shape}")

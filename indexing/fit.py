@@ -28,6 +28,7 @@ class FittedSpace:
     pca_components: np.ndarray  # (d, D) orthonormal rows
     centroids: np.ndarray  # (C, d), means of unit rows, so not unit length (norm <= 1): compare by distance
     explained_variance: float  # share of the embeddings' squared norm that the d components keep
+    visual_components: np.ndarray | None = None  # (v, E) the visual PCA (fit_visual); None: no features
 
 
 def default_pca_dim(rows: int, input_dim: int) -> int:
@@ -90,3 +91,19 @@ def fit_space(
         centroids=kmeans.cluster_centers_.astype(np.float32),
         explained_variance=min(kept, 1.0),
     )
+
+
+DEFAULT_VISUAL_DIM = 64  # best on openclipart val of 64/128/256 (docs/picture_search.md)
+MAX_VISUAL_SAMPLE = 20_000  # rows of 1280 features: 100 MB, and the (E, E) Gram matrix in seconds
+
+
+def fit_visual(features: np.ndarray, *, dim: int = DEFAULT_VISUAL_DIM) -> np.ndarray | None:
+    """(v, E) orthonormal rows: an uncentered PCA of the pooled backbone features (N, E), as measured
+    (evaluation/picture_queries.py); fewer rows than 2 give None (the bundle then has no visual space)."""
+    data = np.asarray(features, dtype=np.float64)
+    if data.ndim != 2 or data.shape[0] < 2:
+        return None
+    kept = max(1, min(dim, data.shape[1], data.shape[0] - 1))
+    # The right singular vectors of the data are the eigenvectors of its (E, E) Gram matrix: no (N, E) SVD.
+    _, vectors = np.linalg.eigh(data.T @ data)  # eigenvalues ascending
+    return vectors[:, ::-1][:, :kept].T.astype(np.float32)

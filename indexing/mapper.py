@@ -21,7 +21,7 @@ from indexing.report import RunSummary
 from indexing.stages import SentenceEncoder, assign, caption, encode_images, mix_tags
 from indexing.store import RowBatch
 from indexing.tagging.tagger import DEFAULT_TAG_WEIGHT, Tagger
-from indexing.versions import encoder_id
+from indexing.versions import encoder_id, visual_rows
 
 if TYPE_CHECKING:
     import torch
@@ -58,6 +58,8 @@ class Mapper:
             captions = caption(
                 self.captioner, features, self.beam_size, self.max_length, per_image=self.captions_per_image
             )
+            # (B, E) the grid averaged, as the tagger's head reads it: search by picture's visual features
+            pooled = features.float().mean(dim=1).cpu().numpy() if len(decoded.items) else None
         with summary.timed("tag"):
             found = self.tagger.tag_features(features) if self.tagger is not None else None
             tags = [[(t.text, t.confidence) for t in image] for image in found or [[]] * len(captions.texts)]
@@ -87,6 +89,7 @@ class Mapper:
             taken,
             taken_from,
             decoded.texts,
+            pooled,
         )
         if self.bundle is None:
             return Mapped(rows, None)
@@ -107,6 +110,7 @@ class Mapper:
             taken,
             taken_from,
             decoded.texts,
+            visual_rows(pooled, self.bundle.visual_components),
         )
         return Mapped(rows, index_rows)
 

@@ -14,7 +14,7 @@ from datetime import datetime
 import numpy as np
 
 from core.vector_index import METHODS
-from indexing.catalog import CatalogBatch, CatalogPage, Skip
+from indexing.catalog import CatalogBatch, CatalogPage, Skip, stack_visual
 from indexing.store import RowBatch
 
 
@@ -33,6 +33,7 @@ class CatalogEntry:
     taken: datetime | None = None  # when the picture was taken (indexing/taken.py)
     taken_from: str = ""
     text_in_picture: str = ""  # the words OCR read in it (indexing/ocr.py)
+    visual: np.ndarray | None = None  # (E,) pooled backbone features; None: none
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class IndexEntry:
     taken: datetime | None = None
     taken_from: str = ""
     text_in_picture: str = ""
+    visual: np.ndarray | None = None  # (v,) in the bundle's visual space; None: none
 
 
 @dataclass
@@ -99,6 +101,7 @@ class MemoryWriter:
                 rows.taken[i] if rows.taken else None,
                 rows.taken_from[i] if rows.taken_from else "",
                 rows.text_in_picture[i] if rows.text_in_picture is not None else "",
+                _row(rows.visual, i),
             )
         for skip in skips:
             self.skipped[skip.image_id] = (rows.location, skip)
@@ -138,6 +141,7 @@ class MemoryWriter:
             [e.taken for e in entries],
             [e.taken_from for e in entries],
             [e.text_in_picture for e in entries],
+            stack_visual([e.visual for e in entries]),
         )
 
     def insert_version_rows(self, batch: RowBatch) -> int:
@@ -174,4 +178,12 @@ class MemoryWriter:
                 batch.taken[i] if batch.taken else None,
                 batch.taken_from[i] if batch.taken_from else "",
                 read[i],
+                _row(batch.visual, i),
             )
+
+
+def _row(vectors: np.ndarray | None, i: int) -> np.ndarray | None:
+    """Row ``i`` of a nullable vector column (None, or a NaN row: NULL)."""
+    if vectors is None or np.isnan(vectors[i]).all():
+        return None
+    return np.asarray(vectors[i], dtype=np.float32)

@@ -17,13 +17,14 @@ import numpy as np
 
 from core.database import Connection
 from core.vector_index import drop_vector_indexes
-from indexing.catalog import taken_columns
+from indexing.catalog import taken_columns, visual_column
 from indexing.copy_binary import Column, encode_copy
 
 _COLUMNS = (
     "bundle_version, image_id, name, caption, alternatives, embedding, cluster_id, captioner, tags"
     ", taken, taken_from"
     ", text_in_picture"
+    ", visual"
 )
 _COPY_IMAGES = f"COPY images ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 _COPY_STAGING = f"COPY images_staging ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
@@ -37,7 +38,7 @@ _MERGE_STAGING = (
     "name = EXCLUDED.name, caption = EXCLUDED.caption, alternatives = EXCLUDED.alternatives, "
     "embedding = EXCLUDED.embedding, tags = EXCLUDED.tags, "
     "taken = EXCLUDED.taken, taken_from = EXCLUDED.taken_from, "
-    "text_in_picture = EXCLUDED.text_in_picture, "
+    "text_in_picture = EXCLUDED.text_in_picture, visual = EXCLUDED.visual, "
     "cluster_id = EXCLUDED.cluster_id, captioner = EXCLUDED.captioner, updated_at = now()"
 )
 
@@ -58,6 +59,7 @@ class RowBatch:
     taken: Sequence[datetime | None] | None = None  # per row, when it was taken; None: unknown
     taken_from: Sequence[str] | None = None  # per row, "exif" or "modified"
     text_in_picture: Sequence[str] | None = None  # per row, the words OCR read in it; None: none
+    visual: np.ndarray | None = None  # (N, v) unit vectors in the bundle's visual space; None/NaN row: none
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -77,6 +79,7 @@ class RowBatch:
                 Column("jsonb", self.tags if self.tags is not None else ["[]"] * len(self)),
                 *taken_columns(self.taken, self.taken_from, len(self)),
                 Column("text", self.text_in_picture if self.text_in_picture is not None else [""] * n),
+                visual_column(self.visual, n),
             ]
         )
 

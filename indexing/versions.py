@@ -13,7 +13,7 @@ import json
 import logging
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -27,9 +27,10 @@ from core.gate import Gate
 from core.tags import ImageTags, tags_json
 from core.text_encoder import CONFIG_FILE
 from core.vector_index import DEFAULT_VECTOR_INDEX
+from core.visual import project_visual
 from indexing.calibrate import calibrate_space
 from indexing.catalog import CatalogPage
-from indexing.fit import MAX_FIT_SAMPLE, FittedSpace, fit_space
+from indexing.fit import MAX_FIT_SAMPLE, MAX_VISUAL_SAMPLE, FittedSpace, fit_space, fit_visual
 from indexing.report import RunSummary, progress
 from indexing.session import ConnectionSession, IndexingError
 from indexing.stages import assign, encode_groups, mix_tags
@@ -130,19 +131,25 @@ def encoder_id(encoder_dir: Path) -> str:
 
 
 def fit_rows(rows: RowSource, options: FitOptions, summary: RunSummary) -> tuple[FittedSpace, np.ndarray]:
-    """Fit PCA + K-means on the rows' embeddings (every n-th row beyond the sample limit); returns the
-    space and the sample (S, D) it was fitted on."""
+    """Fit PCA + K-means on the rows' embeddings (every n-th row beyond the sample limit), and the visual
+    PCA on the same rows' pooled features where they have them; returns the space and the sample (S, D)
+    it was fitted on."""
     total = rows.count()
     if total < 2:
         raise IndexingError(f"cannot fit a search space on {total} captioned image(s); index at least 2")
     stride = max(1, math.ceil(total / options.sample_limit))
+    visual_stride = max(1, math.ceil(total / MAX_VISUAL_SAMPLE))
     chunks: list[np.ndarray] = []
+    visual: list[np.ndarray] = []
     seen = 0
     bar = progress(total, "fit: read sample", enabled=options.show_progress)
     with summary.timed("fit"):
         for page in rows.pages():
             keep = (np.arange(seen, seen + len(page.image_ids)) % stride) == 0
             chunks.append(page.embeddings[keep])
+            if page.visual is not None:
+                kept = page.visual[(np.arange(seen, seen + len(page.image_ids)) % visual_stride) == 0]
+                visual.append(kept[~np.isnan(kept).any(axis=1)])
             seen += len(page.image_ids)
             bar.update(len(page.image_ids))
         bar.close()
@@ -151,6 +158,8 @@ def fit_rows(rows: RowSource, options: FitOptions, summary: RunSummary) -> tuple
         space = fit_space(
             sample, pca_dim=options.pca_dim, clusters=options.clusters, seed=options.seed, corpus_rows=total
         )
+        if visual:  # rows captioned before the visual column have none; too few of them: no visual space
+            space = replace(space, visual_components=fit_visual(np.concatenate(visual)))
     return space, sample
 
 
@@ -185,6 +194,7 @@ def write_version(
             page.taken,
             page.taken_from,
             page.text_in_picture or None,
+            visual_rows(page.visual, space.visual_components),
         )
         with summary.timed("store"):
             written += writer.insert_version_rows(batch)
@@ -197,6 +207,14 @@ def write_version(
         with summary.timed("vector index"):
             writer.build_vector_index(version, dim, vector_index, lists)
     return written
+
+
+def visual_rows(features: np.ndarray | None, components: np.ndarray | None) -> np.ndarray | None:
+    """(N, v) rows for images.visual: the (N, E) pooled features in the visual space, NaN (NULL) rows
+    where an image has none; None where no image has any or the space has no visual PCA."""
+    if features is None or components is None:
+        return None
+    return project_visual(features, components)
 
 
 def build_version(
@@ -264,6 +282,7 @@ def publish_space(
         probes=probes,
         picture_dir=picture,
         version=version,
+        visual_components=space.visual_components,
     )
     log.info(
         "published bundle %s with %d rows in %d clusters, answer margin %.3f, floor %s",

@@ -56,6 +56,7 @@ def test_a_picture_finds_images_and_says_how_it_was_read(
     body = response.json()
     assert body["k"] == 5 and 1 <= len(body["results"]) <= 5
     assert body["query"]  # the picture's tags, as the text encoder read them
+    assert body["route"] == "tags"  # the session's bundle was fitted without visual features
     assert set(body["results"][0]) >= {"id", "caption", "tags", "score", "similarity", "url"}
     scores = [hit["similarity"] for hit in body["results"]]
     assert scores == sorted(scores, reverse=True)  # cosine alone orders a picture's results
@@ -195,8 +196,9 @@ def test_the_contract_describes_the_route(picture_client: TestClient) -> None:
 def test_an_index_run_publishes_the_picture_encoder_and_the_api_reads_pictures(
     fresh_dsn: str, tmp_path: Path, shape_png: bytes
 ) -> None:
-    """The whole path: `indexing.cli index` with an EfficientNet-Lite0 captioner ships picture/ in the
-    bundle it publishes, and the API searches that index by picture."""
+    """The whole path: `indexing.cli index` with an EfficientNet-Lite0 captioner ships picture/ and the
+    visual PCA in the bundle it publishes, and the API searches that index by picture's visual route: an
+    indexed picture finds itself first, and so does one added by a later (incremental) run."""
     images = tmp_path / "images"
     images.mkdir()
     make_shapes(images, 6)
@@ -226,11 +228,35 @@ def test_an_index_run_publishes_the_picture_encoder_and_the_api_reads_pictures(
         "2",
     ]
     subprocess.run(command, env=env, cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=600)
+    late = tmp_path / "late"
+    added = make_shapes(late, 1, seed=5, start=6)[0]  # a picture the first run did not see
 
     bundle = load_bundle(tmp_path / "share")
+    assert bundle.visual_components is not None and bundle.visual_components.shape[1] == 1280
     assert bundle.picture_dir is not None and (bundle.picture_dir / "model.onnx").is_file()
     assert bundle.manifest["picture"]["backbone"] == "efficientnet_lite0"
     client = TestClient(create_api(make_settings(fresh_dsn, tmp_path / "share", images)))
     response = client.post(URL, content=shape_png, headers={"Content-Type": "image/png"})
     assert response.status_code == 200, response.text
     assert {hit["name"] for hit in response.json()["results"]} <= {p.name for p in images.iterdir()}
+    for name in sorted(p.name for p in images.iterdir())[:2]:
+        body = client.post(
+            URL, content=(images / name).read_bytes(), headers={"Content-Type": "image/png"}
+        ).json()
+        assert (body["route"], body["strategy"], body["results"][0]["name"]) == ("visual", "exact", name)
+        assert body["results"][0]["similarity"] > 0.999  # its own pooled features, through ONNX
+
+    (images / added).write_bytes((late / added).read_bytes())
+    subprocess.run(
+        [*command[:4], "--no-progress"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    assert load_bundle(tmp_path / "share").version == bundle.version  # rows added to the active version
+    body = client.post(
+        URL, content=(images / added).read_bytes(), headers={"Content-Type": "image/png"}
+    ).json()
+    assert (body["route"], body["results"][0]["name"]) == ("visual", added)
