@@ -22,6 +22,9 @@ def result(
     alternatives: Sequence[str] = (),
     text_match: bool = False,
     tags: Sequence[tuple[str, float]] = (),
+    taken: str | None = None,
+    taken_from: str | None = None,
+    text_in_picture: str = "",
 ) -> dict[str, Any]:
     """One result in the real API's shape (function_app/api.py); url defaults to an image that does not exist.
 
@@ -37,6 +40,9 @@ def result(
         "text_match": text_match,
         "url": url or f"/r{n}.png",
         "tags": [{"text": text, "confidence": confidence} for text, confidence in tags],
+        "taken": taken,
+        "taken_from": taken_from,
+        "text_in_picture": text_in_picture,
     }
 
 
@@ -49,6 +55,7 @@ def results_body(query: str, k: int, results: list[dict[str, Any]]) -> dict[str,
         "strategy": "exact",
         "nprobe": None,
         "bundle_version": "scripted",
+        "sort": "relevance",
         "results": results,
         "timing_ms": timing,
     }

@@ -238,6 +238,7 @@ def test_tags_are_shown_as_chips_with_shared_words_marked_and_confidence_on_hove
     search(page, "a cat on a mat")
 
     chips = page.locator(".result").first.locator(".result-tag")
+    expect(chips).to_have_count(4)  # the results render after the answer arrives
     assert chips.all_inner_texts() == ["tabby", "cat", "<i>feline</i>", "pet"]  # markup stays text
     assert chips.locator("mark").all_inner_texts() == ["cat"]
     assert [chips.nth(i).get_attribute("title") for i in range(4)] == ["61% sure", "61% sure", "80% sure", ""]
