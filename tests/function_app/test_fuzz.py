@@ -31,7 +31,7 @@ from tests.function_app.conftest import make_settings
 from tests.function_app.serving import served
 from tests.pictures import picture_share
 
-MAX_SECONDS = 1.0
+MAX_SECONDS = 5.0  # a hang guard, not a speed target: a picture search on a loaded 2-core runner took 1.5 s
 EXAMPLES_PER_OPERATION = 25
 CHECKS = [
     not_a_server_error,
