@@ -38,6 +38,11 @@ def test_the_timeouts_have_defaults_and_are_checked(tmp_path: Path) -> None:
         Settings.from_env({**env, "SEARCH_QUERY_TIMEOUT_SECONDS": "0"})
 
 
+# Room for a loaded 2-core runner: these bound a hang (before the timeouts a frozen server held requests
+# for its whole freeze, 20-25 s), they do not time the service.
+SLACK_SECONDS = 3.0
+
+
 def _search(base: str) -> tuple[int, float, httpx.Response]:
     started = time.monotonic()
     response = httpx.get(f"{base}/api/search", params={"q": "a dog on a beach"}, timeout=30)
@@ -68,8 +73,9 @@ def test_a_locked_table_gives_503s_within_the_timeouts_then_recovers(
                 "the search database is unavailable: the database did not answer within 0.5 s",
                 "the search database is unavailable: no database connection became free within 0.5 s",
             }
-            # the wait for a connection, a new connection, then the statement timeout
-            assert seconds < 0.5 + 0.5 + 1.0, seconds
+            # the wait for a connection, a new connection, then the statement timeout, and slack for a
+            # loaded runner (a hang would last as long as the lock)
+            assert seconds < 0.5 + 0.5 + 1.0 + SLACK_SECONDS, seconds
         assert _search(base)[0] == 200  # the pooled connections were kept and work again
 
 
@@ -116,11 +122,11 @@ def test_a_frozen_server_gives_503s_within_the_timeouts_then_recovers(
     assert on_pooled.json()["error"]["message"] == (
         "the search database is unavailable: the database did not answer within 0.5 s; the connection was cut"
     )
-    assert pooled_seconds < 0.5 + 0.5 + 0.5, pooled_seconds  # the timeout, the cut, slack
+    assert pooled_seconds < 0.5 + 0.5 + SLACK_SECONDS, pooled_seconds  # the timeout, the cut, slack
     assert on_new.status_code == 503  # no pooled connection left: a new one times out connecting (3 s)
     assert on_new.headers["retry-after"] == "5"
     assert on_new.json()["error"]["message"].startswith("the search database is unavailable: cannot connect")
-    assert new_seconds < 3 + 0.5 + 1.0, new_seconds
+    assert new_seconds < 3 + 0.5 + SLACK_SECONDS, new_seconds
     up = client.get("/api/search", params={"q": "a car", "k": 1})
     assert up.status_code == 200
     assert up.json()["results"][0]["caption"] == "a red car"
