@@ -315,7 +315,9 @@ def test_a_drain_killed_mid_run_is_delivered_again_and_indexes_everything_once(
     for name in names:
         queue.send_message(as_queue_message(blob_event(name, container=container)))
 
-    dsn, visibility = create_database(pg_admin_dsn), 20
+    # Long enough that the kill (after 10 images, 10-20 s quiet, 30 s at load 15) comes before the
+    # messages are visible again, and short enough to wait out.
+    dsn, visibility = create_database(pg_admin_dsn), 45
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
