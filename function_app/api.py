@@ -175,12 +175,16 @@ def create_api(
 
     search = settings.search
 
+    def k_and_nprobe(params: Mapping[str, Any]) -> tuple[int, int | None]:
+        """The result count (default: the configured k) and the optional probe count of any query."""
+        k = parse_int("k", params.get("k"), search.default_k, 1, search.max_k)
+        assert k is not None
+        return k, parse_int("nprobe", params.get("nprobe"), None, 1, MAX_NPROBE)
+
     def run_search(params: Mapping[str, Any], request: Request) -> JSONResponse:
         query = params.get("q")
         check_query_text(query)
-        k = parse_int("k", params.get("k"), search.default_k, 1, search.max_k)
-        nprobe = parse_int("nprobe", params.get("nprobe"), None, 1, MAX_NPROBE)
-        assert k is not None
+        k, nprobe = k_and_nprobe(params)
         filters = parse_filters(params)
         result = service().search(query, k, nprobe, filters=filters)  # type: ignore[arg-type]
         return JSONResponse(_result_json(result, str(request.base_url).rstrip("/")))
@@ -208,9 +212,7 @@ def create_api(
         return await run_in_threadpool(run_search, payload, request)
 
     def run_picture_search(picture: bytes, params: Mapping[str, Any], request: Request) -> JSONResponse:
-        k = parse_int("k", params.get("k"), search.default_k, 1, search.max_k)
-        nprobe = parse_int("nprobe", params.get("nprobe"), None, 1, MAX_NPROBE)
-        assert k is not None
+        k, nprobe = k_and_nprobe(params)
         result = service().search_picture(picture, k, nprobe)
         body = _result_json(result, str(request.base_url).rstrip("/"))
         return JSONResponse({**body, "route": result.route})  # "visual" or "tags" (picture_search.md)
@@ -239,9 +241,7 @@ def create_api(
         params = request.query_params
         check_parameters([key for key, _ in params.multi_items()], SIMILAR_PARAMETERS)
         image_id = parse_image_id(params.get("id"))
-        k = parse_int("k", params.get("k"), search.default_k, 1, search.max_k)
-        nprobe = parse_int("nprobe", params.get("nprobe"), None, 1, MAX_NPROBE)
-        assert k is not None
+        k, nprobe = k_and_nprobe(params)
         result = service().similar(image_id, k, nprobe)
         return JSONResponse(_similar_json(result, str(request.base_url).rstrip("/")))
 
