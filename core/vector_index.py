@@ -3,6 +3,8 @@
 ``images.embedding`` is an untyped ``vector`` column so that bundle versions of different PCA sizes can
 live side by side; an ANN index needs a fixed dimension, so each one is a partial expression index
 on ``embedding::vector(d)`` restricted to one bundle version, and queries order by the same expression.
+Search by picture's ``images.visual`` gets the same: an HNSW index on ``visual::vector(v)`` per version,
+over its rows that have a visual vector (``VISUAL_METHOD``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from enum import StrEnum
+from typing import Literal
 
 from psycopg2 import sql
 
@@ -35,6 +38,7 @@ DEFAULT_STRATEGY = Strategy.IVFFLAT  # the fastest to recall@10 >= 0.95 at 1M ro
 DEFAULT_VECTOR_INDEX = DEFAULT_STRATEGY.vector_index
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
+VISUAL_METHOD = "visual_hnsw"  # the name part of a version's HNSW index on images.visual
 
 
 def vector_index_name(bundle_version: str, method: str) -> str:
@@ -44,9 +48,18 @@ def vector_index_name(bundle_version: str, method: str) -> str:
 
 def typed_embedding(dim: int) -> sql.Composable:
     """The expression the ANN indexes are built on and queries must order by: embedding::vector(dim)."""
+    return _typed("embedding", dim)
+
+
+def typed_visual(dim: int) -> sql.Composable:
+    """The expression the visual HNSW index is built on and picture queries order by: visual::vector(dim)."""
+    return _typed("visual", dim)
+
+
+def _typed(column: Literal["embedding", "visual"], dim: int) -> sql.Composable:
     if not 1 <= int(dim) <= 16_000:
         raise ValueError(f"vector dimension must be between 1 and 16000, got {dim}")
-    return sql.SQL("(embedding::vector({}))").format(sql.Literal(int(dim)))
+    return sql.SQL("({}::vector({}))").format(sql.SQL(column), sql.Literal(int(dim)))
 
 
 def create_vector_index(
@@ -70,6 +83,26 @@ def create_vector_index(
         options=options,
         version=sql.Literal(bundle_version),
     )
+    return _build(conn, statement)
+
+
+def create_visual_index(conn: Connection, bundle_version: str, dim: int) -> float:
+    """Build the HNSW index on ``bundle_version``'s visual vectors (``dim`` from the bundle's visual
+    manifest) if it is missing; returns the seconds it took. Rows without one are not in it."""
+    statement = sql.SQL(
+        "CREATE INDEX IF NOT EXISTS {name} ON images USING hnsw ({column} vector_cosine_ops) "
+        "WITH (m = {m}, ef_construction = {ef}) WHERE bundle_version = {version} AND visual IS NOT NULL"
+    ).format(
+        name=sql.Identifier(vector_index_name(bundle_version, VISUAL_METHOD)),
+        column=typed_visual(dim),
+        m=sql.Literal(HNSW_M),
+        ef=sql.Literal(HNSW_EF_CONSTRUCTION),
+        version=sql.Literal(bundle_version),
+    )
+    return _build(conn, statement)
+
+
+def _build(conn: Connection, statement: sql.Composable) -> float:
     started = time.perf_counter()
     with conn.cursor() as cur:
         # Session level, not SET LOCAL, so that it also holds on an autocommit connection (the IVFFlat
@@ -82,6 +115,6 @@ def create_vector_index(
 
 def drop_vector_indexes(conn: Connection, bundle_version: str) -> None:
     with conn.cursor() as cur:
-        for method in METHODS:
+        for method in (*METHODS, VISUAL_METHOD):
             name = sql.Identifier(vector_index_name(bundle_version, method))
             cur.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(name))

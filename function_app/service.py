@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from core.bundle import SearchBundle
-from core.database import ConnectionPool, DatabaseUnavailable
+from core.database import Connection, ConnectionPool, DatabaseUnavailable
 from core.images import ImageStore
 from core.space import project
 from core.tags import ImageTags
-from core.vector_index import Strategy
+from core.vector_index import VISUAL_METHOD, Strategy
 from core.visual import project_visual
 from function_app.bundles import BundleSource
 from function_app.errors import InvalidRequest, ServiceUnavailable
@@ -270,7 +270,8 @@ class SearchService:
         return replace(result, timing_ms={**read.timing_ms, **result.timing_ms, "total": total})
 
     def _search_visual(self, sentence: str, pooled: np.ndarray, bundle: SearchBundle, k: int) -> SearchResult:
-        """The visual route: exact cosine over images.visual (visual_search.py), cosine as the score."""
+        """The visual route: cosine over images.visual (visual_search.py), cosine as the score; through
+        the version's visual HNSW index where ``_visual_ef_search`` says so, else exact."""
         if not 1 <= k <= self.max_k:
             raise InvalidRequest(f"k must be between 1 and {self.max_k}, got {k}")
         assert bundle.visual_components is not None
@@ -279,7 +280,8 @@ class SearchService:
         projected = time.perf_counter()
         try:
             with self._pool.connection() as conn:
-                images = search_visual(conn, bundle.version, vector, k)
+                ef_search = self._visual_ef_search(conn, bundle.version)
+                images = search_visual(conn, bundle.version, vector, k, ef_search)
                 taken = taken_times(conn, bundle.version, [image.image_id for image in images])
         except DatabaseUnavailable as exc:
             raise ServiceUnavailable(f"the search database is unavailable: {exc}") from exc
@@ -298,9 +300,17 @@ class SearchService:
             "assign": round((projected - started) * 1000, 2),
             "database": round((queried - projected) * 1000, 2),
         }
+        strategy = Strategy.EXACT if ef_search is None else Strategy.HNSW
         return SearchResult(
-            sentence, k, Strategy.EXACT, None, bundle.version, with_taken(hits, taken), timing, route="visual"
+            sentence, k, strategy, None, bundle.version, with_taken(hits, taken), timing, route="visual"
         )
+
+    def _visual_ef_search(self, conn: Connection, version: str) -> int | None:
+        """The HNSW candidate list of a visual search of ``version``, or None to search it exactly: as for
+        text, a version under the plan's ``exact_below`` rows, and one whose visual index is missing."""
+        if self.plan.exact_below > 0 and self._facts.rows(conn, version) < self.plan.exact_below:
+            return None
+        return self.plan.ef_search if self._facts.ann_index(conn, version, VISUAL_METHOD) else None
 
     def strategy_in_use(self) -> Strategy:
         """The strategy a query of the active version is searched with now under the configured plan."""

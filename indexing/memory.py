@@ -13,7 +13,7 @@ from datetime import datetime
 
 import numpy as np
 
-from core.vector_index import METHODS
+from core.vector_index import METHODS, VISUAL_METHOD
 from indexing.catalog import CatalogBatch, CatalogPage, Skip, stack_visual
 from indexing.store import RowBatch
 
@@ -160,6 +160,9 @@ class MemoryWriter:
         if method not in METHODS:
             raise ValueError(f"index method must be one of {', '.join(METHODS)}, got {method!r}")
         self.vector_indexes.add((version, method))
+
+    def build_visual_index(self, version: str, dim: int) -> None:
+        self.vector_indexes.add((version, VISUAL_METHOD))
 
     def _put_rows(self, batch: RowBatch) -> None:
         rows = self.rows.setdefault(batch.bundle_version, {})

@@ -173,7 +173,8 @@ def write_version(
     show_progress: bool = True,
     vector_index: str | None = DEFAULT_VECTOR_INDEX,
 ) -> int:
-    """Store every row under ``version`` with its cluster, then the centroids and the ANN index."""
+    """Store every row under ``version`` with its cluster, then the centroids and the ANN indexes: the
+    text one, and the visual one where the space has a visual PCA (its rows have visual vectors)."""
     bar = progress(rows.count(), f"store {version}", enabled=show_progress)
     written = 0
     for page in rows.pages():
@@ -206,6 +207,8 @@ def write_version(
         dim, lists = space.pca_components.shape[0], space.centroids.shape[0]
         with summary.timed("vector index"):
             writer.build_vector_index(version, dim, vector_index, lists)
+            if space.visual_components is not None:
+                writer.build_visual_index(version, space.visual_components.shape[0])
     return written
 
 

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from core.database import Connection
-from core.vector_index import create_vector_index
+from core.vector_index import create_vector_index, create_visual_index
 from indexing import catalog, store
 from indexing.catalog import CatalogBatch, CatalogPage, Skip
 from indexing.session import Session
@@ -66,6 +66,9 @@ class Writer(Protocol):
 
     def build_vector_index(self, version: str, dim: int, method: str, lists: int) -> None:
         """The ANN index (``core.vector_index.METHODS``) on a version's rows."""
+
+    def build_visual_index(self, version: str, dim: int) -> None:
+        """The HNSW index on a version's ``dim``-dimensional visual vectors (search by picture)."""
 
 
 class PostgresWriter:
@@ -124,6 +127,9 @@ class PostgresWriter:
             f"building the {method} index",
             lambda conn: create_vector_index(conn, version, dim, method, lists=lists),
         )
+
+    def build_visual_index(self, version: str, dim: int) -> None:
+        self.session.run("building the visual index", lambda conn: create_visual_index(conn, version, dim))
 
 
 def _store_batch(

@@ -245,6 +245,10 @@ def test_an_index_run_publishes_the_picture_encoder_and_the_api_reads_pictures(
         ).json()
         assert (body["route"], body["strategy"], body["results"][0]["name"]) == ("visual", "exact", name)
         assert body["results"][0]["similarity"] > 0.999  # its own pooled features, through ONNX
+    # Publishing built the visual HNSW index; a version past exact_below (here 0: any) is searched with it.
+    ann = TestClient(create_api(make_settings(fresh_dsn, tmp_path / "share", images, SEARCH_EXACT_BELOW="0")))
+    body = ann.post(URL, content=(images / name).read_bytes(), headers={"Content-Type": "image/png"}).json()
+    assert (body["route"], body["strategy"], body["results"][0]["name"]) == ("visual", "hnsw", name)
 
     (images / added).write_bytes((late / added).read_bytes())
     subprocess.run(
