@@ -13,6 +13,7 @@ from core.bundle import load_bundle
 from core.images import LocalFolderStore
 from core.space import nearest_clusters, project
 from core.tags import parse_tags, tags_json
+from core.vector_index import VISUAL_METHOD
 from indexing.catalog import CatalogBatch, Skip
 from indexing.memory import MemoryWriter
 from indexing.runner import Models
@@ -40,7 +41,7 @@ def test_list_caption_encode_fit_publish_then_an_incremental_run_all_in_memory(
     assert version is not None
     assert set(writer.rows) == {version} and set(writer.rows[version]) == set(writer.catalog)
     assert len(writer.centroids[version]) == 4 and sum(writer.cluster_sizes[version]) == 16
-    assert writer.vector_indexes == {(version, "ivfflat")}
+    assert writer.vector_indexes == {(version, "ivfflat"), (version, VISUAL_METHOD)}  # it has visual rows
     reasons = sorted(skip.reason for _, skip in writer.skipped.values())
     assert reasons == ["empty", "too_large", "undecodable", "undecodable"]
     assert not writer.listing  # cleared at the end of the run
