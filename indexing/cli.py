@@ -55,14 +55,13 @@ def _encoder_dir(settings: IndexSettings) -> Path:
     return settings.encoder_dir
 
 
-def _ocr_stage(settings: IndexSettings, engine: str) -> Any:
-    """The OCR stage INDEX_OCR asks for (None: off), checked at start-up: tesseract must be installed."""
+def _ocr_stage(settings: IndexSettings) -> Any:
+    """The OCR stage INDEX_OCR asks for (None: off), checked at start-up: tesseract must be installed
+    (on a Ray cluster, on every node: its decode tasks run the stage)."""
     if settings.ocr_min_confidence is None:
         return None
     from indexing.ocr import Ocr, require_tesseract
 
-    if engine == "ray":
-        raise SettingsError("INDEX_OCR=on needs INDEX_ENGINE=local: the Ray engine has no OCR stage yet")
     require_tesseract()
     return Ocr(settings.ocr_min_confidence)
 
@@ -150,7 +149,7 @@ def index_images(
 
     if not checkpoint.is_file():
         raise SettingsError(f"captioner checkpoint not found: {checkpoint}")
-    ocr = _ocr_stage(settings, engine)
+    ocr = _ocr_stage(settings)
     wanted = device or settings.device
     picked = wanted if engine == "ray" else loaders.pick_device(wanted)  # "auto": each actor's own
     threads = settings.threads if threads is None else threads
@@ -173,7 +172,9 @@ def index_images(
             from indexing.ray_engine import ray_pipeline
 
             ray = _ray_options(settings, wanted)
-            run = ray_pipeline(source, writer, settings.model_share, encoder_dir, recipe, options, ray)
+            run = ray_pipeline(
+                source, writer, settings.model_share, encoder_dir, recipe, options, ray, ocr=ocr
+            )
         else:
             run = pipeline(source, writer, settings.model_share, encoder_dir, recipe.load(), options, ocr=ocr)
         summary = run_index(run, options)

@@ -26,6 +26,7 @@ import torch
 from core.bundle import SearchBundle
 from core.images import ImageStore
 from indexing.mapper import Mapped, Mapper
+from indexing.ocr import Ocr
 from indexing.read import DecodedBatch, Preprocess, Reader, WorkItem, collate, read_item
 from indexing.recipe import ModelRecipe
 from indexing.report import RunSummary
@@ -53,12 +54,14 @@ def ray_pipeline(
     options: IndexOptions,
     ray: RayOptions,
     after_batch: AfterBatch | None = None,
+    ocr: Ocr | None = None,
 ) -> Pipeline:
     """``runner.pipeline`` with its map stages on Ray: the driver lists, plans and writes, and loads
-    no model (its reader only opens the source to list it)."""
+    no model (its reader only opens the source to list it). ``ocr`` runs in the decode tasks, as it
+    runs in the local engine's read workers."""
     reader = Reader(open_source, recipe.preprocess(), options.batch_size, options.workers)
     mapper = partial(load_mapper, recipe, options)
-    engine = RayEngine(recipe, options, open_source, ray)
+    engine = RayEngine(recipe, options, open_source, ray, ocr)
     return Pipeline(reader, mapper, writer, share, encoder_dir, after_batch, engine)
 
 
@@ -90,13 +93,17 @@ def _one(value: object) -> np.ndarray:
 
 
 def decode_batch(
-    batch: dict[str, np.ndarray], open_source: Callable[[], ImageStore], prep: Preprocess
+    batch: dict[str, np.ndarray],
+    open_source: Callable[[], ImageStore],
+    prep: Preprocess,
+    ocr: Ocr | None = None,
 ) -> dict[str, np.ndarray]:
-    """A Ray Data task: one batch of work lines read and decoded into one ``DecodedBatch``."""
+    """A Ray Data task: one batch of work lines read and decoded (and read by ``ocr``) into one
+    ``DecodedBatch``."""
     store = open_source()
     (work,) = batch["work"]
     items = [WorkItem.from_line(line) for line in str(work).splitlines(keepends=True)]
-    return {"decoded": _one(collate([(item, *read_item(store, item, prep)) for item in items]))}
+    return {"decoded": _one(collate([(item, *read_item(store, item, prep, ocr)) for item in items]))}
 
 
 class MapActor:
@@ -129,6 +136,7 @@ class RayEngine:
     options: IndexOptions
     open_source: Callable[[], ImageStore]
     ray: RayOptions = RayOptions()
+    ocr: Ocr | None = None  # the OCR stage of the decode tasks; None: off
 
     def __call__(
         self,
@@ -155,7 +163,9 @@ class RayEngine:
         context.print_on_execution_start = False
         work = list(_work_batches(spool, self.options.batch_size))
         data = ray.data.from_items(work, override_num_blocks=len(work))  # one block per batch
-        decode = partial(decode_batch, open_source=self.open_source, prep=self.recipe.preprocess())
+        decode = partial(
+            decode_batch, open_source=self.open_source, prep=self.recipe.preprocess(), ocr=self.ocr
+        )
         decoded = data.map_batches(decode, batch_size=1, num_cpus=self.ray.decode_cpus)
         return decoded.map_batches(
             MapActor,

@@ -23,8 +23,10 @@ import psycopg2
 import pytest
 
 from core.images import LocalFolderStore
+from evaluation.text_pictures import make_text_pictures
 from indexing.catalog import Skip
 from indexing.memory import CatalogEntry, MemoryWriter
+from indexing.ocr import Ocr
 from indexing.ray_engine import RayOptions, ray_pipeline
 from indexing.recipe import ModelRecipe
 from indexing.report import RunSummary
@@ -186,30 +188,31 @@ def _index(
     options: IndexOptions,
     ray: RayOptions | None,
     after_batch: AfterBatch | None = None,
+    ocr: Ocr | None = None,
 ) -> tuple[MemoryWriter, RunSummary, float]:
     writer = MemoryWriter()
     source = partial(LocalFolderStore, images)
     if ray is None:
-        run = pipeline(source, writer, share, encoder_dir, recipe.load(), options, after_batch)
+        run = pipeline(source, writer, share, encoder_dir, recipe.load(), options, after_batch, ocr=ocr)
     else:
-        run = ray_pipeline(source, writer, share, encoder_dir, recipe, options, ray, after_batch)
+        run = ray_pipeline(source, writer, share, encoder_dir, recipe, options, ray, after_batch, ocr)
     started = time.perf_counter()
     summary = run_index(run, options)
     return writer, summary, time.perf_counter() - started
 
 
-def _assert_same_catalog(ray: MemoryWriter, local: MemoryWriter) -> None:
-    assert sorted(ray.catalog) == sorted(local.catalog) and len(local.catalog) == IMAGES
+def _assert_same_catalog(ray: MemoryWriter, local: MemoryWriter, images: int = IMAGES) -> None:
+    assert sorted(ray.catalog) == sorted(local.catalog) and len(local.catalog) == images
     for image_id, expected in local.catalog.items():
         found = ray.catalog[image_id]
-        assert (found.name, found.caption, found.alternatives, found.tags, found.etag) == (
-            expected.name,
-            expected.caption,
-            expected.alternatives,
-            expected.tags,
-            expected.etag,
-        )
+        fields = ("name", "caption", "alternatives", "tags", "etag", "taken", "taken_from", "text_in_picture")
+        assert [getattr(found, f) for f in fields] == [getattr(expected, f) for f in fields]
         assert np.abs(found.embedding - expected.embedding).max() <= EMBEDDING_TOLERANCE
+        if expected.visual is None:
+            assert found.visual is None
+        else:
+            assert found.visual is not None
+            assert np.abs(found.visual - expected.visual).max() <= EMBEDDING_TOLERANCE * 10
     assert {i: (s.name, s.reason) for i, (_, s) in ray.skipped.items()} == {
         i: (s.name, s.reason) for i, (_, s) in local.skipped.items()
     }
@@ -315,16 +318,36 @@ def _catalog(dsn: str) -> MemoryWriter:
     with conn.cursor() as cur:
         cur.execute(
             "SELECT image_id, location, name, etag, caption, alternatives, score, captioner, encoder,"
-            " embedding::text, tags::text FROM catalog"
+            " embedding::text, tags::text, taken, taken_from, text_in_picture, visual::text FROM catalog"
         )
         for row in cur.fetchall():
             embedding = np.array(json.loads(row[9]), dtype=np.float32)
-            writer.catalog[row[0]] = CatalogEntry(*row[1:9], embedding, json.dumps(json.loads(row[10])))
+            visual = None if row[14] is None else np.array(json.loads(row[14]), dtype=np.float32)
+            tags = json.dumps(json.loads(row[10]))
+            writer.catalog[row[0]] = CatalogEntry(*row[1:9], embedding, tags, *row[11:14], visual)
         cur.execute("SELECT image_id, name, reason FROM skipped")
         for image_id, name, reason in cur.fetchall():
             writer.skipped[image_id] = ("", Skip(image_id, name, reason, ""))
     conn.close()
     return writer
+
+
+@pytest.mark.slow
+def test_the_ray_engines_decode_tasks_read_text_in_pictures_as_the_local_reader_does(
+    ray_cluster: RayCluster, tiny_checkpoint: Path, encoder_dir: Path, tmp_path: Path
+) -> None:
+    """INDEX_OCR on the Ray engine: its decode tasks run the same OCR stage as the local read workers."""
+    images = tmp_path / "images"
+    make_shapes(images, 12)  # enough rows for quiet_options' PCA
+    written = {p.name: p.words for p in make_text_pictures(images, 3, seed=21)}
+    recipe = ModelRecipe(tiny_checkpoint, threads=1)
+    ray = replace(RAY_OPTIONS, address=ray_cluster.address)
+    local, _, _ = _index(images, tmp_path / "local", recipe, encoder_dir, quiet_options(), None, ocr=Ocr())
+    on_ray, _, _ = _index(images, tmp_path / "ray", recipe, encoder_dir, quiet_options(), ray, ocr=Ocr())
+    _assert_same_catalog(on_ray, local, images=15)
+    read = {entry.name: entry.text_in_picture for entry in on_ray.catalog.values()}
+    assert sum(read[name].lower() == words.lower() for name, words in written.items()) >= 2, read
+    assert all(read[f"shape-{i:05d}.png"] == "" for i in range(12))
 
 
 @pytest.mark.slow
