@@ -14,6 +14,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,10 @@ def export_picture_encoder(checkpoint: Path, out_dir: Path) -> dict[str, Any]:
         },
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch, torch.no_grad():
+    with tempfile.TemporaryDirectory() as scratch, torch.no_grad(), warnings.catch_warnings():
+        # EfficientNet-Lite's fixed padding slices trip the exporter's notice that it cannot fold them:
+        # harmless (the graph is checked against torch), and it filled the demo's output.
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
         scratch_model = Path(scratch) / MODEL_FILE
         torch.onnx.export(
             PictureModel().eval(),
