@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -92,3 +93,25 @@ def index_state(dsn: str, share: Path) -> IndexState:
         versions = dict(cur.fetchall())
     conn.close()
     return IndexState(active, catalog, rows, int(clusters), int(sizes), versions)
+
+
+def cli_env(
+    dsn: str, share: Path, images: Path, checkpoint: Path, encoder_dir: Path, logs: Path, **overrides: str
+) -> dict[str, str]:
+    """The environment of an ``indexing.cli`` subprocess over a folder of images with a small captioner;
+    ``overrides`` add or replace settings (the engine, batch size, ...)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "MODEL_SHARE_PATH": str(share),
+        "IMAGE_STORE": "folder",
+        "IMAGES_DIR": str(images),
+        "CAPTIONER_CHECKPOINT": str(checkpoint),
+        "ENCODER_DIR": str(encoder_dir),
+        "INDEX_LOG_DIR": str(logs),
+        "INDEX_WORKERS": "1",
+        "INDEX_BATCH_SIZE": "2",
+        "INDEX_MAX_LENGTH": "8",
+        "INDEX_THREADS": "1",
+        **overrides,
+    }

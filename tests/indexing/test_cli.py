@@ -20,7 +20,7 @@ from core.database import apply_schema
 from core.vector_index import METHODS, vector_index_name
 from indexing.cli import build_parser
 from tests.conftest import PROJECT_ROOT, create_database
-from tests.indexing.pipeline_helpers import index_state, write_broken_files
+from tests.indexing.pipeline_helpers import cli_env, index_state, write_broken_files
 from training.synthetic import make_shapes
 
 
@@ -30,25 +30,6 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
         build_parser().parse_args([command, "--help"])
     assert exit_info.value.code == 0
     assert f"usage: python -m indexing.cli {command}" in capsys.readouterr().out
-
-
-def _env(
-    dsn: str, share: Path, images: Path, checkpoint: Path, encoder_dir: Path, logs: Path
-) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "MODEL_SHARE_PATH": str(share),
-        "IMAGE_STORE": "folder",
-        "IMAGES_DIR": str(images),
-        "CAPTIONER_CHECKPOINT": str(checkpoint),
-        "ENCODER_DIR": str(encoder_dir),
-        "INDEX_LOG_DIR": str(logs),
-        "INDEX_WORKERS": "1",
-        "INDEX_BATCH_SIZE": "2",
-        "INDEX_MAX_LENGTH": "8",
-        "INDEX_THREADS": "1",
-    }
 
 
 INDEX = [sys.executable, "-m", "indexing.cli", "index", "--no-progress", "--pca-dim", "8", "--clusters", "4"]
@@ -101,7 +82,7 @@ def test_a_run_killed_mid_way_resumes_to_the_index_of_an_uninterrupted_run(
     conn = psycopg2.connect(killed_dsn)
     apply_schema(conn)  # so the test can watch the catalog grow from the start
     conn.close()
-    reference_env = _env(
+    reference_env = cli_env(
         reference_dsn, tmp_path / "ref-share", images, tiny_checkpoint, encoder_dir, tmp_path
     )
     done = subprocess.run(
@@ -112,7 +93,7 @@ def test_a_run_killed_mid_way_resumes_to_the_index_of_an_uninterrupted_run(
     assert "images seen 204, already indexed 0, indexed now 200" in done.stdout
     assert "skipped 4: 1 empty, 1 too_large, 2 undecodable" in done.stdout
 
-    env = _env(killed_dsn, tmp_path / "share", images, tiny_checkpoint, encoder_dir, tmp_path)
+    env = cli_env(killed_dsn, tmp_path / "share", images, tiny_checkpoint, encoder_dir, tmp_path)
     process = subprocess.Popen(
         INDEX, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -195,7 +176,7 @@ def test_a_build_killed_while_publishing_is_cleaned_up_by_the_next_run(
 ) -> None:
     images, share = tmp_path / "images", tmp_path / "share"
     make_shapes(images, 24)
-    env = _env(fresh_dsn, share, images, tiny_checkpoint, encoder_dir, tmp_path)
+    env = cli_env(fresh_dsn, share, images, tiny_checkpoint, encoder_dir, tmp_path)
     fit = ["--no-progress", "--pca-dim", "8", "--clusters", "4"]
 
     killed = subprocess.run([*KILLED_WHILE_PUBLISHING, "index", *fit], env=env, cwd=PROJECT_ROOT, timeout=300)

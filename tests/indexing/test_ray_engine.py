@@ -34,7 +34,7 @@ from indexing.runner import AfterBatch, IndexOptions, pipeline, run_index
 from indexing.settings import IndexSettings, SettingsError
 from tests.conftest import PROJECT_ROOT
 from tests.indexing.conftest import quiet_options
-from tests.indexing.pipeline_helpers import write_broken_files
+from tests.indexing.pipeline_helpers import cli_env, write_broken_files
 from training.synthetic import make_shapes
 
 pytest.importorskip("ray")
@@ -289,23 +289,19 @@ def _cli_env(
     dsn: str, share: Path, images: Path, checkpoint: Path, encoder_dir: Path, address: str
 ) -> dict[str, str]:
     """The command line's settings for the options of ``quiet_options``, mapping on the cluster."""
-    return {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "MODEL_SHARE_PATH": str(share),
-        "IMAGE_STORE": "folder",
-        "IMAGES_DIR": str(images),
-        "CAPTIONER_CHECKPOINT": str(checkpoint),
-        "ENCODER_DIR": str(encoder_dir),
-        "INDEX_LOG_DIR": str(share.parent / "logs"),
-        "INDEX_BATCH_SIZE": "8",
-        "INDEX_WORKERS": "0",
-        "INDEX_MAX_LENGTH": "8",
-        "INDEX_THREADS": "1",
-        "INDEX_ENGINE": "ray",
-        "RAY_ADDRESS": address,
-        "INDEX_RAY_ACTOR_CPUS": str(RAY_OPTIONS.actor_cpus),
-    }
+    return cli_env(
+        dsn,
+        share,
+        images,
+        checkpoint,
+        encoder_dir,
+        share.parent / "logs",
+        INDEX_BATCH_SIZE="8",
+        INDEX_WORKERS="0",
+        INDEX_ENGINE="ray",
+        RAY_ADDRESS=address,
+        INDEX_RAY_ACTOR_CPUS=str(RAY_OPTIONS.actor_cpus),
+    )
 
 
 INDEX = [sys.executable, "-m", "indexing.cli", "index", "--no-progress", "--pca-dim", "8", "--clusters", "4"]
