@@ -26,9 +26,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from indexing.versions import CaptionedImage
+
+from benchmarks.alternate import Ask, ms, take_turns
 from benchmarks.caption_corpus import CACHE, encode_cached, sentences, subject_of, synthesise
 
 NPROBES = (1, 2, 4, 8, 16, 32, 64)
@@ -48,24 +53,11 @@ def synthetic_tags(caption: str, row: int) -> tuple[tuple[str, float], ...]:
     return ((caption.split()[1], confidence), *((GENERIC[g], confidence) for g in generic))
 
 
-def ms(values: list[float]) -> tuple[float, float]:
-    array = np.asarray(values) * 1000
-    return float(np.median(array)), float(np.percentile(array, 99))
+def caption_rows(rows: int, real: int, encoder_dir: Path) -> tuple[list[CaptionedImage], np.ndarray]:
+    """The benchmark index's ``rows`` images r0, r1, ... and their (rows, D) embeddings: ``real`` encoded
+    captions of the corpus, the rest synthesised around them (caption_corpus.py)."""
+    from indexing.versions import CaptionedImage
 
-
-def ensure_index(rows: int, real: int, dsn: str, share: Path, encoder_dir: Path) -> str:
-    from core.bundle import BundleError, load_bundle
-    from core.database import make_connector
-    from function_app.index_reader import count_images
-    from indexing.versions import CaptionedImage, build_index
-
-    conn = make_connector(dsn, register_vector=False)()
-    try:
-        version = load_bundle(share, verify_checksums=False).version
-        if count_images(conn, version) == rows and _has_tags(conn, version):
-            return version
-    except BundleError:
-        pass
     texts = sentences(real, seed=1)
     embeddings = synthesise(
         encode_cached(texts, encoder_dir, f"real-{real}"), subject_of(texts), rows, seed=2
@@ -75,14 +67,36 @@ def ensure_index(rows: int, real: int, dsn: str, share: Path, encoder_dir: Path)
         CaptionedImage(f"r{i}", f"r{i}.jpg", captions[i], tags=synthetic_tags(captions[i], i))
         for i in range(rows)
     ]
+    return images, embeddings
+
+
+def ensure_index(rows: int, real: int, dsn: str, share: Path, encoder_dir: Path) -> str:
+    from core.bundle import BundleError, load_bundle
+    from core.database import make_connector
+    from function_app.index_reader import count_images
+    from indexing.versions import build_index
+
+    conn = make_connector(dsn, register_vector=False)()
+    try:
+        version = load_bundle(share, verify_checksums=False).version
+        if count_images(conn, version) == rows and _has_tags(conn, version):
+            return version
+    except BundleError:
+        pass
+    images, embeddings = caption_rows(rows, real, encoder_dir)
     started = time.perf_counter()
     version = build_index(images, conn=conn, share=share, encoder_dir=encoder_dir, embeddings=embeddings)
+    finish_build(conn, rows, started)
+    return version
+
+
+def finish_build(conn: Any, rows: int, started: float) -> None:
+    """After publishing: fresh planner statistics, ``conn`` closed, the build's time printed."""
     with conn.cursor() as cur:
         cur.execute("ANALYZE images")
     conn.commit()
     conn.close()
     print(f"  built and published {rows} rows in {time.perf_counter() - started:.0f} s")
-    return version
 
 
 def _has_tags(conn: object, version: str) -> bool:
@@ -197,11 +211,11 @@ def http_latency(
     variants: dict[str, tuple[dict[str, str], Path | None]], queries: list[str], k: int
 ) -> dict[str, dict[str, tuple[float, float]]]:
     """Per variant (its server's env and checkout), median and p99 of each part; one server per
-    variant, all up at once and asked in turn query by query, so load drift hits them alike."""
+    variant, all up at once and asked in turn query by query (alternate.take_turns), so load drift hits
+    them alike."""
     import httpx
 
     parts = ("round trip", "encode", "assign", "database")
-    times: dict[str, dict[str, list[float]]] = {name: {part: [] for part in parts} for name in variants}
     with ExitStack() as stack:
         clients = {
             name: stack.enter_context(
@@ -209,19 +223,12 @@ def http_latency(
             )
             for name, (env, tree) in variants.items()
         }
-        for query in queries[:20]:  # warm-up
-            for client in clients.values():
-                client.get("/api/search", params={"q": query, "k": k})
-        for query in queries:
-            for name, client in clients.items():
-                started = time.perf_counter()
-                response = client.get("/api/search", params={"q": query, "k": k})
-                times[name]["round trip"].append(time.perf_counter() - started)
-                response.raise_for_status()
-                timing = response.json()["timing_ms"]
-                for part in parts[1:]:
-                    times[name][part].append(timing[part] / 1000)
-    return {name: {part: ms(values) for part, values in got.items()} for name, got in times.items()}
+
+        def asking(client: httpx.Client) -> Ask:
+            return lambda i: client.get("/api/search", params={"q": queries[i], "k": k})
+
+        times = take_turns({name: asking(client) for name, client in clients.items()}, len(queries))
+    return {name: {part: ms(got[part]) for part in parts} for name, got in times.items()}
 
 
 def main() -> None:

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.alternate import ms, print_parts, take_turns
 from benchmarks.caption_corpus import CACHE, sentences
-from benchmarks.search_latency import ensure_index, ensure_ivfflat, ms, serving
+from benchmarks.search_latency import ensure_index, ensure_ivfflat, serving
 
 STRATEGIES = ("ivfflat nprobe=8", "ivfflat nprobe=16", "clusters nprobe=8")
 
@@ -81,26 +82,14 @@ def side_by_side(
     """Round trip and server timing parts (seconds) of alternating text and similar queries."""
     import httpx
 
-    requests = {
-        "text": lambda i: ("/api/search", {"q": texts[i], "k": k}),
-        "similar": lambda i: ("/api/similar", {"id": ids[i], "k": k}),
-    }
-    parts: dict[str, dict[str, list[float]]] = {kind: {"round trip": []} for kind in requests}
     with serving(env) as base, httpx.Client(base_url=base, timeout=10) as client:
-        for i in range(20):  # warm-up: the encoder, the pool, the version facts, Postgres' buffers
-            for path, params in (make(i) for make in requests.values()):
-                client.get(path, params=params).raise_for_status()
-        for i in range(len(texts)):
-            order = list(requests.items()) if i % 2 == 0 else list(requests.items())[::-1]
-            for kind, make in order:
-                path, params = make(i)
-                started = time.perf_counter()
-                response = client.get(path, params=params)
-                parts[kind]["round trip"].append(time.perf_counter() - started)
-                response.raise_for_status()
-                for name, value in response.json()["timing_ms"].items():
-                    parts[kind].setdefault(name, []).append(value / 1000)
-    return parts
+        return take_turns(
+            {
+                "text": lambda i: client.get("/api/search", params={"q": texts[i], "k": k}),
+                "similar": lambda i: client.get("/api/similar", params={"id": ids[i], "k": k}),
+            },
+            len(texts),
+        )
 
 
 def main() -> None:
@@ -144,10 +133,7 @@ def main() -> None:
         f"({DEFAULT_STRATEGY}, nprobe={DEFAULT_NPROBE}), k={args.k}, {len(texts)} rounds\n"
     )
     parts = side_by_side(env, texts, ids, args.k)
-    print("| query | part | median ms | p99 ms |\n|---|---|---|---|")
-    for kind, timings in parts.items():
-        for name, values in timings.items():
-            print(f"| {kind} | {name} | {ms(values)[0]:.1f} | {ms(values)[1]:.1f} |")
+    print_parts(parts)
     ratio = ms(parts["similar"]["round trip"])[0] / ms(parts["text"]["round trip"])[0]
     print(f"\nsimilar / text, round-trip median: {ratio:.2f}")
 
