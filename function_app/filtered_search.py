@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
-from typing import assert_never
 
 import numpy as np
-from psycopg2 import sql
 
 from core.database import Connection
-from core.vector_index import Strategy, typed_embedding
+from core.vector_index import Strategy
 from function_app.filters import SearchFilters
 from function_app.planner import SearchPlan
+from function_app.queries import ann_settings, for_plan, nearest, plan_params, set_local
 
 # hnsw.max_scan_tuples: pgvector's default (20,000) reaches 50 rows through a 1 % filter with room to spare
 # (docs/filters.md); ivfflat.max_probes: every list, as pgvector's default.
@@ -39,53 +37,11 @@ FILTER_SQL = """
           WHERE lower(held.pair->>0) = wanted.word AND (held.pair->>1)::float8 >= %(tag_confidence)s
       )
   ))"""
-
-_COLUMNS = (
-    "image_id, name, caption, alternatives, tags, 1 - (embedding <=> %(query)s) AS similarity, "
-    "text_in_picture"
-)
-
-_EXACT = f"""
-SELECT {_COLUMNS}
-FROM images
-WHERE bundle_version = %(version)s {FILTER_SQL}
-ORDER BY embedding <=> %(query)s
-LIMIT %(k)s
-"""
-
-_ROUTED = f"""
-SELECT {_COLUMNS}
-FROM images
-WHERE bundle_version = %(version)s AND cluster_id = ANY(%(clusters)s) {FILTER_SQL}
-ORDER BY embedding <=> %(query)s
-LIMIT %(k)s
-"""
-
-_ANN_SETTINGS = (
-    "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', %s, true), "
-    "set_config('hnsw.max_scan_tuples', %s, true), set_config('ivfflat.probes', %s, true), "
-    "set_config('ivfflat.iterative_scan', %s, true)"
-)
+_FILTERED = (FILTER_SQL,)
 
 _TAKEN = """
 SELECT image_id, taken, taken_from FROM images WHERE bundle_version = %(version)s AND image_id = ANY(%(ids)s)
 """
-
-
-@cache
-def _ann(dim: int) -> sql.Composed:
-    # relaxed_order may return rows slightly out of order: the outer query sorts them again. The
-    # dimension comes from the bundle manifest (see index_reader._ann_search), never from a request.
-    column = typed_embedding(dim)
-    return sql.SQL(
-        "WITH found AS MATERIALIZED (SELECT image_id, name, caption, alternatives, tags, text_in_picture, "
-        "{column} <=> %(query)s::vector({dim}) AS distance FROM images WHERE bundle_version = %(version)s "
-        + FILTER_SQL
-        + " ORDER BY {column} <=> %(query)s::vector({dim}) LIMIT %(k)s) "
-        "SELECT image_id, name, caption, alternatives, tags, 1 - distance AS similarity, text_in_picture "
-        "FROM found "
-        "ORDER BY distance"
-    ).format(column=column, dim=sql.Literal(int(dim)))
 
 
 def search_filtered(
@@ -103,26 +59,21 @@ def search_filtered(
     rows that pass ``filters``; fewer only when fewer pass. ``iterative=False`` turns pgvector's iterative
     scans off and ``fallback=False`` the exact re-check (what benchmarks/filtered_recall.py compares)."""
     vector = np.asarray(query, dtype=np.float32)
-    params = {"query": vector, "version": version, "k": k, **filters.sql_params()}
+    params = plan_params(plan, {"query": vector, "version": version, "k": k, **filters.sql_params()})
     with conn.cursor() as cur:
-        match plan.strategy:
-            case Strategy.EXACT:
-                cur.execute(_EXACT, params)
-            case Strategy.CLUSTERS:
-                cur.execute(_ROUTED, {**params, "clusters": [int(c) for c in plan.clusters]})
-            case Strategy.HNSW | Strategy.IVFFLAT:
-                # Both index kinds' settings: PostgreSQL picks the index by cost when a version holds both.
-                mode = "relaxed_order" if iterative else "off"
-                cur.execute(
-                    _ANN_SETTINGS,
-                    (str(max(plan.ef_search, k)), mode, str(HNSW_MAX_SCAN_TUPLES), str(plan.probes), mode),
-                )
-                cur.execute(_ann(vector.shape[0]), params)
-            case _:
-                assert_never(plan.strategy)
+        if plan.strategy.vector_index:
+            mode = "relaxed_order" if iterative else "off"
+            scans = {
+                "hnsw.iterative_scan": mode,
+                "hnsw.max_scan_tuples": str(HNSW_MAX_SCAN_TUPLES),
+                "ivfflat.iterative_scan": mode,
+            }
+            set_local(cur, ann_settings(plan, k) | scans)
+        cur.execute(for_plan(plan, vector.shape[0], _FILTERED, relaxed=True), params)
         rows = cur.fetchall()
         if len(rows) < k and plan.strategy is not Strategy.EXACT and fallback:
-            cur.execute(_EXACT, params)  # fewer than k found: search the filtered rows exactly
+            # Fewer than k found: search the filtered rows exactly.
+            cur.execute(nearest("embedding", None, _FILTERED), params)
             rows = cur.fetchall()
     return rows
 

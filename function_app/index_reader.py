@@ -5,28 +5,26 @@ one per query):
   hnsw, ivfflat  pgvector ANN indexes built per bundle version (core/vector_index.py);
   clusters       the original design: only the rows of the query's nearest K-means clusters;
   exact          every row (the reference; slow on large indexes).
-and the full-text rank of the query's words in all of an image's captions and tags, for hybrid
-ranking (function_app/ranking.py). No index serves it: the text of the given candidate rows only is
-parsed and ranked at query time.
+(their statements are composed in function_app/queries.py), and the full-text rank of the query's words
+in all of an image's captions and tags, for hybrid ranking (function_app/ranking.py). No index serves
+it: the text of the given candidate rows only is parsed and ranked at query time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import assert_never
 
 import numpy as np
-from psycopg2 import sql
 
 from core.captions import split_captions
 from core.database import Connection
 from core.tags import ImageTags, parse_tags
-from core.vector_index import Strategy, typed_embedding, vector_index_name
+from core.vector_index import vector_index_name
 from function_app.filtered_search import search_filtered
 from function_app.filters import SearchFilters
 from function_app.planner import SearchPlan
+from function_app.queries import ann_settings, for_plan, plan_params, set_local
 
 __all__ = [
     "IndexedImage",
@@ -39,29 +37,11 @@ __all__ = [
     "text_ranks",
 ]
 
-_ROUTED_SEARCH = """
-SELECT image_id, name, caption, alternatives, tags, 1 - (embedding <=> %(query)s) AS similarity,
-    text_in_picture
-FROM images
-WHERE bundle_version = %(version)s AND cluster_id = ANY(%(clusters)s)
-ORDER BY embedding <=> %(query)s
-LIMIT %(k)s
-"""
-
 # One image of a version with its own stored vector: the query of "more like this" (similar.py).
 _STORED_IMAGE = """
 SELECT image_id, name, caption, alternatives, tags, 1.0 AS similarity, text_in_picture, embedding
 FROM images
 WHERE bundle_version = %(version)s AND image_id = %(id)s
-"""
-
-_EXACT_SEARCH = """
-SELECT image_id, name, caption, alternatives, tags, 1 - (embedding <=> %(query)s) AS similarity,
-    text_in_picture
-FROM images
-WHERE bundle_version = %(version)s
-ORDER BY embedding <=> %(query)s
-LIMIT %(k)s
 """
 
 # ``q.query``: the query's words as an OR of lexemes, so a long query still finds captions sharing one
@@ -94,18 +74,6 @@ WHERE q.query IS NOT NULL AND terms @@ q.query
 )
 
 
-@cache
-def _ann_search(dim: int) -> sql.Composed:
-    # The dimension is part of the indexed expression, so it is written into the text; it comes from
-    # the bundle manifest (an integer checked by typed_embedding), never from a request.
-    column = typed_embedding(dim)
-    return sql.SQL(
-        "SELECT image_id, name, caption, alternatives, tags, 1 - ({column} <=> %(query)s::vector({dim})) "
-        "AS similarity, text_in_picture FROM images WHERE bundle_version = %(version)s "
-        "ORDER BY {column} <=> %(query)s::vector({dim}) LIMIT %(k)s"
-    ).format(column=column, dim=sql.Literal(int(dim)))
-
-
 @dataclass(frozen=True)
 class IndexedImage:
     image_id: str
@@ -131,24 +99,11 @@ def search_index(
     if filters is not None and filters.active:
         return [indexed_image(row) for row in search_filtered(conn, version, query, k, plan, filters)]
     vector = np.asarray(query, dtype=np.float32)
-    params = {"query": vector, "version": version, "k": k}
+    params = plan_params(plan, {"query": vector, "version": version, "k": k})
     with conn.cursor() as cur:
-        match plan.strategy:
-            case Strategy.CLUSTERS:
-                cur.execute(_ROUTED_SEARCH, {**params, "clusters": [int(c) for c in plan.clusters]})
-            case Strategy.EXACT:
-                cur.execute(_EXACT_SEARCH, params)
-            case Strategy.HNSW | Strategy.IVFFLAT:
-                # Both knobs whichever was asked for: a version may hold both ANN indexes, and PostgreSQL
-                # picks one by cost (IVFFlat at its default single probe looks cheapest). HNSW returns at
-                # most ef_search rows, so it must be at least k.
-                cur.execute(
-                    "SELECT set_config('hnsw.ef_search', %s, true), set_config('ivfflat.probes', %s, true)",
-                    (str(max(plan.ef_search, k)), str(plan.probes)),
-                )
-                cur.execute(_ann_search(vector.shape[0]), params)
-            case _:
-                assert_never(plan.strategy)
+        if plan.strategy.vector_index:
+            set_local(cur, ann_settings(plan, k))
+        cur.execute(for_plan(plan, vector.shape[0]), params)
         rows = cur.fetchall()
     return [indexed_image(row) for row in rows]
 

@@ -11,30 +11,17 @@ import numpy as np
 from psycopg2 import sql
 
 from core.database import Connection
-from core.vector_index import typed_visual
 from function_app.index_reader import IndexedImage, indexed_image
+from function_app.queries import nearest, set_local
 
-_VISUAL_SEARCH = """
-SELECT image_id, name, caption, alternatives, tags, 1 - (visual <=> %(query)s) AS similarity,
-    text_in_picture
-FROM images
-WHERE bundle_version = %(version)s AND visual IS NOT NULL
-ORDER BY visual <=> %(query)s
-LIMIT %(k)s
-"""
+# The predicate of the visual HNSW index (core/vector_index.create_visual_index), which the ANN query
+# must repeat for the planner to use it.
+_HAS_VISUAL = (" AND visual IS NOT NULL",)
 
 
 def visual_ann_query(dim: int) -> sql.Composed:
     """The ANN search's statement for a ``dim``-dimensional visual space (EXPLAIN it to see the index)."""
-    # The dimension comes from the bundle's visual manifest (an integer checked by typed_visual), never
-    # from a request; the query must repeat the index's expression and predicate for the planner to use it.
-    column = typed_visual(dim)
-    return sql.SQL(
-        "SELECT image_id, name, caption, alternatives, tags, 1 - ({column} <=> %(query)s::vector({dim})) "
-        "AS similarity, text_in_picture FROM images "
-        "WHERE bundle_version = %(version)s AND visual IS NOT NULL "
-        "ORDER BY {column} <=> %(query)s::vector({dim}) LIMIT %(k)s"
-    ).format(column=column, dim=sql.Literal(int(dim)))
+    return nearest("visual", int(dim), _HAS_VISUAL)
 
 
 def search_visual(
@@ -47,9 +34,9 @@ def search_visual(
     params = {"query": vector, "version": version, "k": k}
     with conn.cursor() as cur:
         if ef_search is None:
-            cur.execute(_VISUAL_SEARCH, params)
+            cur.execute(nearest("visual", None, _HAS_VISUAL), params)
         else:
-            # HNSW returns at most ef_search rows, so it must be at least k; local to the transaction.
-            cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(ef_search, k)),))
+            # HNSW returns at most ef_search rows, so it must be at least k.
+            set_local(cur, {"hnsw.ef_search": str(max(ef_search, k))})
             cur.execute(visual_ann_query(vector.shape[0]), params)
         return [indexed_image(row) for row in cur.fetchall()]

@@ -79,7 +79,7 @@ def test_each_strategy_finds_the_exact_caption_first(
 
 
 def test_hnsw_results_agree_with_exact_search(hnsw_index: tuple[str, Path, str], tmp_path: Path) -> None:
-    from function_app.index_reader import _ann_search
+    from function_app.queries import nearest
 
     dsn, share, version = hnsw_index
     # 432 rows are sorted faster than the index is walked; forbid that, or "hnsw" would be exact too.
@@ -88,7 +88,8 @@ def test_hnsw_results_agree_with_exact_search(hnsw_index: tuple[str, Path, str],
     with conn.cursor() as cur:
         cur.execute("ANALYZE images")
         cur.execute(
-            "EXPLAIN " + _ann_search(64).as_string(conn), {"query": [0.125] * 64, "version": version, "k": 10}
+            "EXPLAIN " + nearest("embedding", 64).as_string(conn),
+            {"query": [0.125] * 64, "version": version, "k": 10},
         )
         assert vector_index_name(version, "hnsw") in "\n".join(r[0] for r in cur.fetchall())
     conn.close()
@@ -109,7 +110,7 @@ def test_hnsw_results_agree_with_exact_search(hnsw_index: tuple[str, Path, str],
 
 
 def test_uses_the_ann_index_in_the_plan(ann_index: tuple[str, Path, str]) -> None:
-    from function_app.index_reader import _ann_search
+    from function_app.queries import nearest
 
     dsn, _, version = ann_index
     conn = psycopg2.connect(dsn)
@@ -118,7 +119,7 @@ def test_uses_the_ann_index_in_the_plan(ann_index: tuple[str, Path, str]) -> Non
         # A 432-row table is sorted faster than it is walked; forbid that to see the index is usable.
         cur.execute("SET enable_seqscan = off")
         cur.execute("SET enable_sort = off")
-        query = _ann_search(64).as_string(conn)
+        query = nearest("embedding", 64).as_string(conn)
         cur.execute(
             "EXPLAIN " + query, {"query": "[" + ",".join(["0.125"] * 64) + "]", "version": version, "k": 5}
         )
