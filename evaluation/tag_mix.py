@@ -28,25 +28,38 @@ WEIGHTS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0)
 TAG_SETTINGS = (TagOptions(3, 5), TagOptions(5, 5), TagOptions(5, 6), TagOptions(5, 7), TagOptions(5, 6, 0.1))
 
 
-def main() -> None:
+def screen_parser(description: str | None) -> argparse.ArgumentParser:
+    """The arguments every validation screen of tags takes: a checkpoint, datasets, a split, caches."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--dataset", type=Path, action="append", required=True)
     parser.add_argument("--encoder-dir", type=Path, default=Path(".data/cache/minilm-onnx"))
     parser.add_argument("--split", default="val", choices=("val", "test"))
-    parser.add_argument("--all-options", action="store_true", help="also the other tag options tried")
     parser.add_argument("--cache", type=Path, default=Path(".data/tag-mix"), help="captions and classes")
-    args = parser.parse_args()
-    vocabulary = load_vocabulary()
-    encoder = OnnxSentenceEncoder(args.encoder_dir)
-    sets = {
+    return parser
+
+
+def describe_sets(
+    args: argparse.Namespace, encoder: OnnxSentenceEncoder
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per dataset (its folder's name): ``labels.describe_split`` of the chosen split, cached."""
+    return {
         path.parent.name: describe_split(
             args.checkpoint, path, args.split, encoder, args.cache / f"{path.parent.name}-{args.split}"
         )
         for path in args.dataset
     }
+
+
+def main() -> None:
+    parser = screen_parser(__doc__)
+    parser.add_argument("--all-options", action="store_true", help="also the other tag options tried")
+    args = parser.parse_args()
+    vocabulary = load_vocabulary()
+    encoder = OnnxSentenceEncoder(args.encoder_dir)
+    sets = describe_sets(args, encoder)
     names = list(sets)
     header = " | ".join(f"{name} R@1/5/10" for name in names)
     print(f"| tags | weight | {header} | mean R@10 |\n|---|---|" + "---|" * (len(names) + 1))
