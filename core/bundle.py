@@ -4,7 +4,8 @@ Layout under the share root::
 
     bundles/CURRENT                  name of the active version (one line)
     bundles/<version>/manifest.json  dimensions, encoder id, library versions, checksums, creation time,
-                                     the calibrated answer gate (``gate``, absent in older bundles)
+                                     the calibrated answer gate (``gate``, absent in older bundles),
+                                     the text ANN index's ``vector_storage`` (absent: "vector")
     bundles/<version>/encoder/       model.onnx, tokenizer.json, encoder.json (see text_encoder.py)
     bundles/<version>/projection.npz mean (D,) and components (d, D) of the PCA
     bundles/<version>/centroids.npy  K-means centroids in the reduced space (C, d)
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from core.gate import Gate
+from core.vector_index import DEFAULT_STORAGE, VectorStorage, vector_storage
 
 FORMAT_VERSION = 1
 BUNDLES_DIR = "bundles"
@@ -47,6 +49,7 @@ VISUAL_KEY = "visual"  # its manifest entry: {"input_dim": E, "output_dim": v}
 ENCODER_DIR = "encoder"
 PICTURE_DIR = "picture"
 GATE_KEY = "gate"  # the manifest entry of the calibrated answer gate (Gate)
+VECTOR_STORAGE_KEY = "vector_storage"  # what the text ANN index is built on (core/vector_index.py)
 _TRACKED_LIBRARIES = ("numpy", "scikit-learn", "onnxruntime", "tokenizers", "sentence-transformers", "torch")
 
 
@@ -98,12 +101,24 @@ class SearchBundle:
         corpus = self.manifest.get("corpus")
         return int(corpus.get("rows", 0)) if isinstance(corpus, dict) else 0
 
+    @property
+    def vector_storage(self) -> VectorStorage:
+        """What the version's text ANN index is built on, so what its queries order by (load_bundle has
+        checked the value)."""
+        return recorded_vector_storage(self.manifest)
+
     @cached_property  # read on every query: parsed once per loaded bundle
     def gate(self) -> Gate | None:
         """The answer gate calibrated when the bundle was published; None for bundles published before
         calibration (load_bundle has checked that a recorded one is well-formed and has its probes)."""
         entry = self.manifest.get(GATE_KEY)
         return None if entry is None or self.probes is None else Gate.from_manifest(entry)
+
+
+def recorded_vector_storage(manifest: dict[str, Any]) -> VectorStorage:
+    """The ``vector_storage`` a manifest records; bundles published before the key have a vector index.
+    ValueError for a value that is not a storage."""
+    return vector_storage(manifest.get(VECTOR_STORAGE_KEY, DEFAULT_STORAGE))
 
 
 def bundles_root(share: Path) -> Path:
@@ -348,6 +363,10 @@ def load_bundle(share: Path, version: str | None = None, *, verify_checksums: bo
         raise BundleError(
             f"bundle {version}: the visual PCA {shape} does not match the manifest {visual_entry}"
         )
+    try:
+        recorded_vector_storage(manifest)
+    except ValueError as exc:
+        raise BundleError(f"bundle {version}: the manifest's {VECTOR_STORAGE_KEY} is wrong ({exc})") from None
     encoder_dim = manifest.get("encoder", {}).get("dim")
     if encoder_dim != expected_pca[1]:
         raise BundleError(

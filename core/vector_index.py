@@ -3,6 +3,9 @@
 ``images.embedding`` is an untyped ``vector`` column so that bundle versions of different PCA sizes can
 live side by side; an ANN index needs a fixed dimension, so each one is a partial expression index
 on ``embedding::vector(d)`` restricted to one bundle version, and queries order by the same expression.
+With the ``halfvec`` storage (INDEX_VECTOR_STORAGE) the index is built on ``embedding::halfvec(d)``
+instead: half the bytes per vector in the index, which must sit in the server's RAM at 10M+ rows; the
+column itself stays ``vector``, so similarities are still computed in full precision.
 Search by picture's ``images.visual`` gets the same: an HNSW index on ``visual::vector(v)`` per version,
 over its rows that have a visual vector (``VISUAL_METHOD``).
 """
@@ -39,6 +42,9 @@ DEFAULT_VECTOR_INDEX = DEFAULT_STRATEGY.vector_index
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 VISUAL_METHOD = "visual_hnsw"  # the name part of a version's HNSW index on images.visual
+VectorStorage = Literal["vector", "halfvec"]
+STORAGES: tuple[VectorStorage, ...] = ("vector", "halfvec")  # the element type a text ANN index is built on
+DEFAULT_STORAGE: VectorStorage = "vector"
 
 
 def vector_index_name(bundle_version: str, method: str) -> str:
@@ -46,9 +52,18 @@ def vector_index_name(bundle_version: str, method: str) -> str:
     return f"images_{method}_{digest}"
 
 
-def typed_embedding(dim: int) -> sql.Composable:
-    """The expression the ANN indexes are built on and queries must order by: embedding::vector(dim)."""
-    return _typed("embedding", dim)
+def vector_storage(value: str) -> VectorStorage:
+    """``value`` as a VectorStorage, or ValueError saying what is allowed."""
+    for storage in STORAGES:
+        if value == storage:
+            return storage
+    raise ValueError(f"vector storage must be one of {', '.join(STORAGES)}, got {value!r}")
+
+
+def typed_embedding(dim: int, storage: VectorStorage = DEFAULT_STORAGE) -> sql.Composable:
+    """The expression the ANN indexes are built on and queries must order by: embedding::vector(dim), or
+    embedding::halfvec(dim) for a version whose index has the halfvec storage."""
+    return _typed("embedding", dim, storage)
 
 
 def typed_visual(dim: int) -> sql.Composable:
@@ -56,16 +71,26 @@ def typed_visual(dim: int) -> sql.Composable:
     return _typed("visual", dim)
 
 
-def _typed(column: Literal["embedding", "visual"], dim: int) -> sql.Composable:
+def _typed(
+    column: Literal["embedding", "visual"], dim: int, storage: VectorStorage = DEFAULT_STORAGE
+) -> sql.Composable:
     if not 1 <= int(dim) <= 16_000:
         raise ValueError(f"vector dimension must be between 1 and 16000, got {dim}")
-    return sql.SQL("({}::vector({}))").format(sql.SQL(column), sql.Literal(int(dim)))
+    kind = sql.SQL(vector_storage(storage))
+    return sql.SQL("({}::{}({}))").format(sql.SQL(column), kind, sql.Literal(int(dim)))
 
 
 def create_vector_index(
-    conn: Connection, bundle_version: str, dim: int, method: str, *, lists: int = 100
+    conn: Connection,
+    bundle_version: str,
+    dim: int,
+    method: str,
+    *,
+    lists: int = 100,
+    storage: VectorStorage = DEFAULT_STORAGE,
 ) -> float:
-    """Build the ANN index for ``bundle_version`` if it is missing; returns the seconds it took."""
+    """Build the ANN index for ``bundle_version`` on ``typed_embedding(dim, storage)`` if it is missing;
+    returns the seconds it took."""
     if method not in METHODS:
         raise ValueError(f"index method must be one of {', '.join(METHODS)}, got {method!r}")
     options = (
@@ -74,12 +99,13 @@ def create_vector_index(
         else sql.SQL("lists = {}").format(sql.Literal(max(1, int(lists))))
     )
     statement = sql.SQL(
-        "CREATE INDEX IF NOT EXISTS {name} ON images USING {method} ({column} vector_cosine_ops) "
+        "CREATE INDEX IF NOT EXISTS {name} ON images USING {method} ({column} {ops}) "
         "WITH ({options}) WHERE bundle_version = {version}"
     ).format(
         name=sql.Identifier(vector_index_name(bundle_version, method)),
         method=sql.SQL(method),
-        column=typed_embedding(dim),
+        column=typed_embedding(dim, storage),
+        ops=sql.SQL(f"{vector_storage(storage)}_cosine_ops"),
         options=options,
         version=sql.Literal(bundle_version),
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.space import nearest_clusters
-from core.vector_index import DEFAULT_STRATEGY, Strategy
+from core.vector_index import DEFAULT_STORAGE, DEFAULT_STRATEGY, Strategy, VectorStorage
 
 DEFAULT_NPROBE = 8
 DEFAULT_EF_SEARCH = 100
@@ -64,6 +64,7 @@ class SearchPlan:
     clusters: tuple[int, ...] = field(default=())  # for CLUSTERS: the clusters whose rows are ranked
     probes: int = DEFAULT_NPROBE  # for CLUSTERS (how many were routed to) and IVFFLAT (lists probed)
     ef_search: int = DEFAULT_EF_SEARCH  # for HNSW
+    storage: VectorStorage = DEFAULT_STORAGE  # for HNSW and IVFFLAT: what the version's index is built on
 
 
 def choose_strategy(options: PlanOptions, facts: VersionFacts) -> Strategy:
@@ -83,11 +84,12 @@ def plan_search(
     nprobe: int | None = None,
     *,
     filtered: bool = False,
+    storage: VectorStorage = DEFAULT_STORAGE,
 ) -> SearchPlan:
     """The plan of one query: ``query`` is its (d,) unit vector in the bundle's reduced space,
     ``centroids`` the bundle's (C, d) K-means centroids; ``nprobe``, when given, wins over the options'.
     ``filtered``: the query keeps only some rows, so lists and clusters are probed FILTERED_PROBE_FACTOR
-    times as widely."""
+    times as widely. ``storage``: the bundle's ``vector_storage``, what its ANN index is built on."""
     probes = options.nprobe if nprobe is None else nprobe
     if not 1 <= probes <= MAX_NPROBE:
         raise ValueError(f"nprobe must be between 1 and {MAX_NPROBE}, got {probes}")
@@ -97,4 +99,4 @@ def plan_search(
     clusters: tuple[int, ...] = ()
     if strategy is Strategy.CLUSTERS:
         clusters = tuple(int(c) for c in nearest_clusters(query, centroids, probes)[0])
-    return SearchPlan(strategy, clusters, probes, options.ef_search)
+    return SearchPlan(strategy, clusters, probes, options.ef_search, storage)

@@ -163,7 +163,13 @@ class SearchService:
                 facts = self._facts.facts(conn, bundle.version, options)
                 known = time.perf_counter()
                 search_plan = plan_search(
-                    options, facts, vector, bundle.centroids, probes, filtered=filters.active
+                    options,
+                    facts,
+                    vector,
+                    bundle.centroids,
+                    probes,
+                    filtered=filters.active,
+                    storage=bundle.vector_storage,
                 )
                 planned = time.perf_counter()
                 ranked = rank_images(
@@ -228,7 +234,9 @@ class SearchService:
                     bundle.version,
                     image_id,
                     k,
-                    lambda vector: plan_search(options, facts, vector, bundle.centroids, probes),
+                    lambda vector: plan_search(
+                        options, facts, vector, bundle.centroids, probes, storage=bundle.vector_storage
+                    ),
                 )
                 images = [found.source, *found.images]
                 taken = taken_times(conn, bundle.version, [image.image_id for image in images])

@@ -91,6 +91,7 @@ def _fit_options(args: argparse.Namespace, settings: IndexSettings, *, picture: 
         clusters=args.clusters,
         show_progress=not args.no_progress,
         vector_index=settings.strategy.vector_index,
+        vector_storage=settings.vector_storage,
         picture_dir=picture,
     )
 
@@ -233,7 +234,11 @@ def cmd_status(settings: IndexSettings, args: argparse.Namespace) -> dict[str, A
                 "catalog_images": catalog.count_catalog(conn),
                 "captioners": catalog.captioner_counts(conn),
                 "versions": {
-                    version: {"rows": rows, "state": version_state(share, version, active)}
+                    version: {
+                        "rows": rows,
+                        "state": version_state(share, version, active),
+                        "vector_storage": _vector_storage(share, version),
+                    }
                     for version, rows in store.version_row_counts(conn).items()
                 },
                 "skipped": catalog.skip_counts(conn),
@@ -244,6 +249,17 @@ def cmd_status(settings: IndexSettings, args: argparse.Namespace) -> dict[str, A
     # Left by a killed build (state "unpublished" above, likewise): the next index or refit removes them.
     report["staging_folders"] = [folder.name for folder in staging_folders(share)]
     return report
+
+
+def _vector_storage(share: Path, version: str) -> str | None:
+    """What a published version's text ANN index is built on, from its manifest; None: no bundle."""
+    from core.bundle import MANIFEST_FILE, bundles_root, recorded_vector_storage
+
+    try:
+        manifest = json.loads((bundles_root(share) / version / MANIFEST_FILE).read_text(encoding="utf-8"))
+        return recorded_vector_storage(manifest)
+    except (OSError, ValueError):
+        return None
 
 
 def cmd_drain_queue(settings: IndexSettings, args: argparse.Namespace) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import numpy as np
 
-from core.vector_index import METHODS, VISUAL_METHOD
+from core.vector_index import DEFAULT_STORAGE, METHODS, VISUAL_METHOD, VectorStorage, vector_storage
 from indexing.catalog import CatalogBatch, CatalogPage, Skip, stack_visual
 from indexing.store import RowBatch
 
@@ -60,6 +60,7 @@ class MemoryWriter:
     centroids: dict[str, np.ndarray] = field(default_factory=dict)  # version -> (K, d)
     cluster_sizes: dict[str, list[int]] = field(default_factory=dict)  # version -> size per cluster
     vector_indexes: set[tuple[str, str]] = field(default_factory=set)  # (version, method)
+    vector_storage: dict[str, VectorStorage] = field(default_factory=dict)  # version -> its text index's
     retries: int = 0
 
     def clear_listings(self) -> None:
@@ -156,9 +157,12 @@ class MemoryWriter:
         self.centroids[version] = np.asarray(centroids, dtype=np.float32)
         self.refresh_cluster_sizes(version)
 
-    def build_vector_index(self, version: str, dim: int, method: str, lists: int) -> None:
+    def build_vector_index(
+        self, version: str, dim: int, method: str, lists: int, storage: VectorStorage = DEFAULT_STORAGE
+    ) -> None:
         if method not in METHODS:
             raise ValueError(f"index method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.vector_storage[version] = vector_storage(storage)
         self.vector_indexes.add((version, method))
 
     def build_visual_index(self, version: str, dim: int) -> None:

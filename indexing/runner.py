@@ -158,6 +158,14 @@ def run_index(run: Pipeline, options: IndexOptions) -> RunSummary:
         else:
             writer.refresh_cluster_sizes(bundle.version)
             summary.bundle_version = bundle.version
+            if bundle.vector_storage != options.fit.vector_storage:
+                # The rows went into the version's own index, which PostgreSQL kept as it was built.
+                log.info(
+                    "bundle %s keeps its %s index; INDEX_VECTOR_STORAGE=%s applies from the next refit",
+                    bundle.version,
+                    bundle.vector_storage,
+                    options.fit.vector_storage,
+                )
     finally:
         skip_log.close()
         summary.db_retries = writer.retries

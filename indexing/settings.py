@@ -6,7 +6,9 @@ tuning knobs, and where the map stages run (INDEX_ENGINE local or ray; RAY_ADDRE
 SEARCH_STRATEGY names the vector index the indexer builds (hnsw or ivfflat; none for clusters and
 exact). A missing or malformed setting fails at start-up naming the variable.
 INDEX_OCR=on adds the OCR stage (indexing/ocr.py; off by default, docs/ocr.md), keeping the words
-read at INDEX_OCR_MIN_CONFIDENCE or above. Command-line flags override the tuning knobs.
+read at INDEX_OCR_MIN_CONFIDENCE or above. INDEX_VECTOR_STORAGE (vector or halfvec) is what a new
+version's text ANN index is built on (core/vector_index.py; the version's bundle records it).
+Command-line flags override the tuning knobs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from core.settings import (
     running_in_azure,
     strategy_from_env,
 )
-from core.vector_index import Strategy
+from core.vector_index import DEFAULT_STORAGE, STORAGES, Strategy, VectorStorage, vector_storage
 from indexing.ocr import DEFAULT_MIN_CONFIDENCE
 from indexing.queue import QueueSettings
 from indexing.tagging.tagger import DEFAULT_TAG_WEIGHT
@@ -59,6 +61,7 @@ class IndexSettings:
     ray_actor_cpus: float = 1.0  # CPUs each model actor holds (decode tasks hold a quarter each)
     ocr_min_confidence: float | None = None  # the OCR stage's word confidence (0..100); None: OCR off
     queue: QueueSettings | None = None  # the blob-event queue drain-queue answers (INDEX_QUEUE_*)
+    vector_storage: VectorStorage = DEFAULT_STORAGE  # a new version's text ANN index: vector or halfvec
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IndexSettings:
@@ -89,6 +92,7 @@ class IndexSettings:
             ray_actor_cpus=reader.number("INDEX_RAY_ACTOR_CPUS", 1.0, 0.0, 1024.0),
             ocr_min_confidence=_ocr(reader),
             queue=QueueSettings.from_env(reader),
+            vector_storage=_vector_storage(text("INDEX_VECTOR_STORAGE", DEFAULT_STORAGE) or DEFAULT_STORAGE),
         )
 
 
@@ -98,6 +102,15 @@ def _ocr(reader: EnvReader) -> float | None:
         raise SettingsError(f"INDEX_OCR must be on or off, got {switch!r}")
     confidence = reader.number("INDEX_OCR_MIN_CONFIDENCE", DEFAULT_MIN_CONFIDENCE, 0.0, 100.0)
     return confidence if switch == "on" else None
+
+
+def _vector_storage(value: str) -> VectorStorage:
+    try:
+        return vector_storage(value.lower())
+    except ValueError:
+        raise SettingsError(
+            f"INDEX_VECTOR_STORAGE must be one of {', '.join(STORAGES)}, got {value!r}"
+        ) from None
 
 
 def _precision(value: str) -> str:

@@ -20,13 +20,13 @@ from typing import Protocol
 
 import numpy as np
 
-from core.bundle import GATE_KEY, new_version_name, write_bundle
+from core.bundle import GATE_KEY, VECTOR_STORAGE_KEY, new_version_name, write_bundle
 from core.captions import join_captions
 from core.database import Connection, apply_schema
 from core.gate import Gate
 from core.tags import ImageTags, tags_json
 from core.text_encoder import CONFIG_FILE
-from core.vector_index import DEFAULT_VECTOR_INDEX
+from core.vector_index import DEFAULT_STORAGE, DEFAULT_VECTOR_INDEX, VectorStorage
 from core.visual import project_visual
 from indexing.calibrate import calibrate_space
 from indexing.catalog import CatalogPage
@@ -50,6 +50,7 @@ class FitOptions:
     sample_limit: int = MAX_FIT_SAMPLE
     show_progress: bool = True
     vector_index: str | None = DEFAULT_VECTOR_INDEX  # pgvector ANN index built before activation; None: none
+    vector_storage: VectorStorage = DEFAULT_STORAGE  # what that index is built on (INDEX_VECTOR_STORAGE)
     picture_dir: Path | None = None  # the bundle's picture encoder (picture_export.py); None: none
 
 
@@ -172,9 +173,11 @@ def write_version(
     *,
     show_progress: bool = True,
     vector_index: str | None = DEFAULT_VECTOR_INDEX,
+    vector_storage: VectorStorage = DEFAULT_STORAGE,
 ) -> int:
     """Store every row under ``version`` with its cluster, then the centroids and the ANN indexes: the
-    text one, and the visual one where the space has a visual PCA (its rows have visual vectors)."""
+    text one (on ``vector_storage``), and the visual one where the space has a visual PCA (its rows have
+    visual vectors; always ``vector``: 64-d, small)."""
     bar = progress(rows.count(), f"store {version}", enabled=show_progress)
     written = 0
     for page in rows.pages():
@@ -206,7 +209,7 @@ def write_version(
     if vector_index:
         dim, lists = space.pca_components.shape[0], space.centroids.shape[0]
         with summary.timed("vector index"):
-            writer.build_vector_index(version, dim, vector_index, lists)
+            writer.build_vector_index(version, dim, vector_index, lists, vector_storage)
             if space.visual_components is not None:
                 writer.build_visual_index(version, space.visual_components.shape[0])
     return written
@@ -246,11 +249,19 @@ def build_version(
         summary,
         show_progress=options.show_progress,
         vector_index=options.vector_index,
+        vector_storage=options.vector_storage,
     )
     with summary.timed("publish"):
-        picture = options.picture_dir
         publish_space(
-            share, encoder_dir, space, version, rows=written, gate=gate, probes=probes, picture=picture
+            share,
+            encoder_dir,
+            space,
+            version,
+            rows=written,
+            gate=gate,
+            probes=probes,
+            picture=options.picture_dir,
+            vector_storage=options.vector_storage,
         )
     summary.bundle_version = version
     return version
@@ -266,10 +277,11 @@ def publish_space(
     gate: Gate,
     probes: np.ndarray,
     picture: Path | None = None,
+    vector_storage: VectorStorage = DEFAULT_STORAGE,
 ) -> None:
     """Write the bundle of a fitted space (its rows already stored under ``version``) with its
-    calibrated answer gate and the gate's probes (P, d), and the picture encoder folder ``picture``
-    where given (search by picture), and activate it."""
+    calibrated answer gate and the gate's probes (P, d), the picture encoder folder ``picture``
+    where given (search by picture), and what its text ANN index is built on, and activate it."""
     encoder_info = json.loads((encoder_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     write_bundle(
         share,
@@ -281,6 +293,7 @@ def publish_space(
         extra={
             "corpus": {"rows": rows, "explained_variance": round(space.explained_variance, 4)},
             GATE_KEY: gate.to_manifest(),
+            VECTOR_STORAGE_KEY: vector_storage,
         },
         probes=probes,
         picture_dir=picture,
@@ -324,6 +337,7 @@ def build_index(
     embeddings: np.ndarray | None = None,
     vector_index: str | None = DEFAULT_VECTOR_INDEX,
     tag_weight: float = DEFAULT_TAG_WEIGHT,
+    vector_storage: VectorStorage = DEFAULT_STORAGE,
 ) -> str:
     """``build_version`` for callers holding captioned images and a plain connection; returns the version.
 
@@ -337,6 +351,12 @@ def build_index(
         embeddings = encode_images(images, encoder_dir, tag_weight)
     rows = ImageRows(images, embeddings)
     apply_schema(conn)
-    options = FitOptions(pca_dim=pca_dim, clusters=clusters, show_progress=False, vector_index=vector_index)
+    options = FitOptions(
+        pca_dim=pca_dim,
+        clusters=clusters,
+        show_progress=False,
+        vector_index=vector_index,
+        vector_storage=vector_storage,
+    )
     writer = PostgresWriter(ConnectionSession(conn))
     return build_version(rows, writer, share, encoder_dir, options, RunSummary("build"))

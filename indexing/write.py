@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from core.database import Connection
-from core.vector_index import create_vector_index, create_visual_index
+from core.vector_index import DEFAULT_STORAGE, VectorStorage, create_vector_index, create_visual_index
 from indexing import catalog, store
 from indexing.catalog import CatalogBatch, CatalogPage, Skip
 from indexing.session import Session
@@ -64,8 +64,10 @@ class Writer(Protocol):
     def store_centroids(self, version: str, centroids: np.ndarray) -> None:
         """The (K, d) centroids of a version, with cluster sizes counted from its rows."""
 
-    def build_vector_index(self, version: str, dim: int, method: str, lists: int) -> None:
-        """The ANN index (``core.vector_index.METHODS``) on a version's rows."""
+    def build_vector_index(
+        self, version: str, dim: int, method: str, lists: int, storage: VectorStorage = DEFAULT_STORAGE
+    ) -> None:
+        """The ANN index (``core.vector_index.METHODS``) on a version's rows, built on ``storage``."""
 
     def build_visual_index(self, version: str, dim: int) -> None:
         """The HNSW index on a version's ``dim``-dimensional visual vectors (search by picture)."""
@@ -122,10 +124,12 @@ class PostgresWriter:
     def store_centroids(self, version: str, centroids: np.ndarray) -> None:
         self.session.run("storing clusters", lambda conn: store.replace_clusters(conn, version, centroids))
 
-    def build_vector_index(self, version: str, dim: int, method: str, lists: int) -> None:
+    def build_vector_index(
+        self, version: str, dim: int, method: str, lists: int, storage: VectorStorage = DEFAULT_STORAGE
+    ) -> None:
         self.session.run(
             f"building the {method} index",
-            lambda conn: create_vector_index(conn, version, dim, method, lists=lists),
+            lambda conn: create_vector_index(conn, version, dim, method, lists=lists, storage=storage),
         )
 
     def build_visual_index(self, version: str, dim: int) -> None:
