@@ -97,6 +97,25 @@ def run_queries(
     return results, times
 
 
+def latency(connect: Callable[[], Any], fn: Measure, queries: np.ndarray) -> dict[str, float]:
+    """Database median and p99 ms of top-10 queries at concurrency 1 and 8, each thread on its own connection."""
+    _, single = run_queries(connect, fn, queries, 10, 1)
+    _, eight = run_queries(connect, fn, queries, 10, 8)
+    return {
+        "c1_median_ms": ms(single)[0],
+        "c1_p99_ms": ms(single)[1],
+        "c8_median_ms": ms(eight)[0],
+        "c8_p99_ms": ms(eight)[1],
+    }
+
+
+def describe_latency(row: dict[str, Any]) -> str:
+    return (
+        f"c1 {row['c1_median_ms']:.1f}/{row['c1_p99_ms']:.1f} ms "
+        f"c8 {row['c8_median_ms']:.1f}/{row['c8_p99_ms']:.1f} ms"
+    )
+
+
 def recall(found: list[list[str]], truth: list[list[str]], k: int) -> float:
     return float(np.mean([len(set(f[:k]) & set(t[:k])) / k for f, t in zip(found, truth, strict=True)]))
 
@@ -179,23 +198,18 @@ def main() -> None:
         qs = query_reduced if queries is None else queries
         found100, _ = run_queries(connect, fn, qs, 100, 1)
         gold = truth[: len(qs)]
-        _, single = run_queries(connect, fn, qs, 10, 1)
-        _, eight = run_queries(connect, fn, qs, 10, 8)
         row = {
             "strategy": strategy,
             "setting": setting,
             "recall@10": recall(found100, gold, 10),
             "recall@100": recall(found100, gold, 100),
-            "c1_median_ms": ms(single)[0],
-            "c1_p99_ms": ms(single)[1],
-            "c8_median_ms": ms(eight)[0],
-            "c8_p99_ms": ms(eight)[1],
+            **latency(connect, fn, qs),
             **(extra or {}),
         }
         rows_out.append(row)
         print(
             f"  {strategy:16} {setting:14} r@10 {row['recall@10']:.3f} r@100 {row['recall@100']:.3f} "
-            f"c1 {row['c1_median_ms']:.1f}/{row['c1_p99_ms']:.1f} ms c8 {row['c8_median_ms']:.1f}/{row['c8_p99_ms']:.1f} ms",
+            + describe_latency(row),
             flush=True,
         )
 
