@@ -188,7 +188,7 @@ def test_a_build_killed_while_publishing_is_cleaned_up_by_the_next_run(
     assert [p.name.startswith(f".incoming-{orphan}-") for p in bundles_root(share).iterdir()] == [True]
     status = _status(env)
     assert status["active_bundle"] is None
-    assert status["versions"] == {orphan: {"rows": 24, "state": "unpublished"}}
+    assert status["versions"] == {orphan: {"rows": 24, "state": "unpublished", "vector_storage": None}}
     assert len(status["staging_folders"]) == 1
 
     resumed = subprocess.run(INDEX, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
@@ -201,15 +201,16 @@ def test_a_build_killed_while_publishing_is_cleaned_up_by_the_next_run(
     assert not {vector_index_name(orphan, method) for method in METHODS} & indexes
     assert sorted(p.name for p in bundles_root(share).iterdir()) == sorted(["CURRENT", active])
     status = _status(env)
-    assert status["versions"] == {active: {"rows": 24, "state": "active"}} and not status["staging_folders"]
+    assert status["versions"] == {active: {"rows": 24, "state": "active", "vector_storage": "vector"}}
+    assert not status["staging_folders"]
 
     # A refit killed the same way beside an active version: the next index run removes only its leftovers.
     killed = subprocess.run([*KILLED_WHILE_PUBLISHING, "refit", *fit], env=env, cwd=PROJECT_ROOT, timeout=300)
     assert killed.returncode == -signal.SIGKILL
     (refit_orphan,) = set(_versions(fresh_dsn)[0]) - {active}
     assert _status(env)["versions"] == {
-        active: {"rows": 24, "state": "active"},
-        refit_orphan: {"rows": 24, "state": "unpublished"},
+        active: {"rows": 24, "state": "active", "vector_storage": "vector"},
+        refit_orphan: {"rows": 24, "state": "unpublished", "vector_storage": None},
     }
     again = subprocess.run(INDEX, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
