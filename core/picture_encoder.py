@@ -36,7 +36,9 @@ class EncodedPicture:
 class OnnxPictureEncoder:
     """A picture -> its pooled backbone features and its tags, exactly as the indexer computes them."""
 
-    def __init__(self, folder: Path, *, threads: int | None = None) -> None:
+    def __init__(self, folder: Path, *, threads: int | None = None, spin: bool = True) -> None:
+        """``threads``: ONNX Runtime's intra-op threads (None: its default); ``spin=False`` stops idle
+        threads from busy-waiting between calls (as OnnxSentenceEncoder's; benchmarks/picture_threads.py)."""
         import onnxruntime
 
         for name in (MODEL_FILE, CONFIG_FILE, VOCABULARY_FILE):
@@ -54,6 +56,8 @@ class OnnxPictureEncoder:
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = onnxruntime.InferenceSession(
             str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
