@@ -263,6 +263,8 @@ def main() -> None:
     parser.add_argument("--exact-queries", type=int, default=10, help="queries timed on the exact scan")
     parser.add_argument("--probes", default="4,8,16,32,64")
     parser.add_argument("--hnsw", action="store_true", help="also HNSW on both storages (slow to build)")
+    parser.add_argument("--storages", default="vector,halfvec", help="which index storages to measure")
+    parser.add_argument("--skip-filters", action="store_true", help="no filtered queries")
     args = parser.parse_args()
 
     from core.bundle import load_bundle
@@ -334,7 +336,8 @@ def main() -> None:
         conn.rollback()
         return [hit.image_id for hit in found]
 
-    measure("vector", "exact", "all rows", exact, {}, args.exact_queries)
+    if args.exact_queries:
+        measure("vector", "exact", "all rows", exact, {}, args.exact_queries)
 
     def ann(kind: str, probes: int, ef_search: int) -> Callable[[Any, np.ndarray, int], list[str]]:
         def search(conn: Any, q: np.ndarray, k: int) -> list[str]:
@@ -363,11 +366,13 @@ def main() -> None:
 
     filtered_rows: list[dict[str, Any]] = []
     conn = connect()
-    for kind in ("vector", "halfvec"):
+    for kind in args.storages.split(","):
         built = build_ann(admin, version, dim, kind, "ivfflat", lists)
         for probes in (int(p) for p in args.probes.split(",")):
             measure(kind, "ivfflat", f"probes={probes}", ann(kind, probes, 0), built)
-        if kind == "vector":  # the service's filtered path (filtered_search.py) at its own probes
+        if (
+            kind == "vector" and not args.skip_filters
+        ):  # the service's filtered path (filtered_search.py) at its own probes
             widened = 8 * FILTERED_PROBE_FACTOR
             for share_kept in SELECTIVITIES:
                 key = f"{share_kept:.2f}"
