@@ -29,6 +29,7 @@ from function_app.resources import build_service
 from indexing.store import RowBatch, insert_new_rows
 from indexing.versions import CaptionedImage, build_index
 from tests.function_app.conftest import make_settings
+from tests.function_app.plans import explain_through_index
 
 ROWS, DIM, CLUSTERS, K = 600, 16, 12, 10
 # One ANN index each, so the planner has no choice; the same rows and ids in every version.
@@ -116,13 +117,7 @@ def test_each_halfvec_statement_is_planned_through_the_halfvec_index(
     statement = for_plan(plan, DIM, (FILTER_SQL,) if filtered else (), relaxed=filtered)
     version = VERSIONS[(method, "halfvec")]
     params = plan_params(plan, {"query": vectors[3], "version": version, "k": K, **RARE.sql_params()})
-    with conn.cursor() as cur:
-        # A few hundred rows are sorted faster than an index is walked; forbid that to see it is usable.
-        cur.execute("SET LOCAL enable_seqscan = off")
-        cur.execute("SET LOCAL enable_sort = off")
-        cur.execute("EXPLAIN " + statement.as_string(conn), params)
-        explained = "\n".join(row[0] for row in cur.fetchall())
-    conn.rollback()
+    explained = explain_through_index(conn, statement, params)
     assert vector_index_name(version, method) in explained, explained
 
 

@@ -29,6 +29,7 @@ from function_app.planner import SearchPlan
 from function_app.queries import for_plan, plan_params
 from function_app.visual_search import search_visual, visual_ann_query
 from indexing.store import RowBatch, insert_new_rows
+from tests.function_app.plans import explain_through_index
 
 ROWS, DIM, K = 400, 8, 12
 VERSION = {"hnsw": "v-hnsw", "ivfflat": "v-ivfflat"}  # one ANN index each, so the planner has no choice
@@ -88,13 +89,7 @@ def test_each_ann_statement_is_planned_through_its_index(
     params = plan_params(
         plan, {"query": vectors[3], "version": VERSION[method], "k": K, **FOLDER.sql_params()}
     )
-    with conn.cursor() as cur:
-        # A few hundred rows are sorted faster than an index is walked; forbid that to see it is usable.
-        cur.execute("SET LOCAL enable_seqscan = off")
-        cur.execute("SET LOCAL enable_sort = off")
-        cur.execute("EXPLAIN " + statement.as_string(conn), params)
-        explained = "\n".join(row[0] for row in cur.fetchall())
-    conn.rollback()
+    explained = explain_through_index(conn, statement, params)
     assert vector_index_name(VERSION[method], method) in explained, explained
 
 
@@ -102,13 +97,8 @@ def test_the_visual_ann_statement_is_planned_through_its_index(
     database: tuple[Connection, np.ndarray],
 ) -> None:
     conn, vectors = database
-    with conn.cursor() as cur:
-        cur.execute("SET LOCAL enable_seqscan = off")
-        cur.execute("SET LOCAL enable_sort = off")
-        params = {"query": vectors[3], "version": VERSION["hnsw"], "k": K}
-        cur.execute("EXPLAIN " + visual_ann_query(DIM).as_string(conn), params)
-        explained = "\n".join(row[0] for row in cur.fetchall())
-    conn.rollback()
+    params = {"query": vectors[3], "version": VERSION["hnsw"], "k": K}
+    explained = explain_through_index(conn, visual_ann_query(DIM), params)
     assert vector_index_name(VERSION["hnsw"], VISUAL_METHOD) in explained, explained
 
 
