@@ -5,7 +5,8 @@ corpora its cosine is as high as a real query's (docs/quality.md, "A gate calibr
 no cosine threshold tells them apart. What does is where the query lies: nonsense lies near other
 nonsense. Each bundle ships a fixed set of nonsense probe queries in its reduced space; a query is
 answered when its best image beats its ``NEAREST_PROBES`` nearest probes' mean cosine by the bundle's
-calibrated margin (indexing/calibrate.py), or shares a word with a caption.
+calibrated margin (indexing/calibrate.py), or shares a word with a caption, or is written in words the
+encoder knows (core/vocabulary.py; function_app/ranking.py applies both).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from core.vocabulary import Vocabulary
+
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "encoder.json"
@@ -57,6 +59,10 @@ class OnnxSentenceEncoder:
             str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
         )
         self._input_names = {node.name for node in self._session.get_inputs()}
+
+    def vocabulary(self) -> Vocabulary:
+        """The whole words this encoder's tokenizer knows (the answer gate's language check)."""
+        return Vocabulary(self._tokenizer)
 
     def encode(self, sentences: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Return float32 embeddings of shape (len(sentences), dim), L2-normalised if the model is."""

@@ -6,9 +6,10 @@ probability-weighted mean), the product (those captions with the image's ImageNe
 stored, as the indexer does) and the labels-only baseline (each image described by the names of its
 top-5 ImageNet classes from the captioner's own backbone). Each is searched through
 ``SearchService.search`` with the service's default plan, under the fixed gate (0.6, floor 0.3), the
-calibrated gate (the service default) with its quantiles and with alternatives recalibrated from the
-bundle's own probes and rows, and no gate. Queries are the set's human captions (``all``); nonsense
-queries are ``queries.nonsense_queries``, a different generator from the bundles' probes.
+calibrated gate (the service default) with its quantiles, without its language check
+(core/vocabulary.py), with alternatives recalibrated from the bundle's own probes and rows, and no
+gate. Queries are the set's human captions (``all``); nonsense queries are
+``queries.nonsense_queries``, a different generator from the bundles' probes, and keyboard noise.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from core.text_encoder import OnnxSentenceEncoder
 from evaluation.generated import drop_unknown
 from evaluation.labels import image_tags, label_texts
 from evaluation.metrics import evaluate_rankings
-from evaluation.queries import all_caption_queries, nonsense_queries
+from evaluation.queries import all_caption_queries, keyboard_noise, nonsense_queries
 from evaluation.retrieval import SERVICE_DEFAULTS, CaptionIndex, build_caption_index, service_rankings
 from function_app.ranking import DEFAULT_ANSWER_SIMILARITY, DEFAULT_MIN_SIMILARITY, RankingOptions
 from indexing.calibrate import ANSWER_QUANTILE, FLOOR_QUANTILE, calibrate
@@ -33,11 +34,12 @@ from training.data import ImageRecord
 
 DEPTH = 10
 NONSENSE = 200
+NOISE = 100  # keyboard noise queries, a second kind of nonsense
 CAPTIONS = "captions (top-5 beams, weighted mean)"
 PRODUCT = "captions + tags (the product)"
 LABELS = "labels only: top-5 ImageNet class names"
 # (answer quantile, floor quantile) recalibrated beside the shipped ones; None: no floor.
-ALTERNATIVES: tuple[tuple[float, float | None], ...] = ((0.9, None), (0.98, None), (0.95, 0.0), (0.95, 0.5))
+ALTERNATIVES: tuple[tuple[float, float | None], ...] = ((0.9, None), (0.95, None), (0.99, None), (0.98, 0.0))
 
 
 @dataclass(frozen=True)
@@ -66,17 +68,20 @@ def _row(
     ranking: RankingOptions,
     queries: tuple[list[str], np.ndarray, list[frozenset[str]]],
     nonsense: tuple[list[str], np.ndarray],
+    noise: tuple[list[str], np.ndarray],
 ) -> dict[str, object]:
     texts, vectors, relevant = queries
     found = service_rankings(conn, index, vectors, texts, DEPTH, None, ranking)
     report = evaluate_rankings([[i for i, _ in r] for r in found], relevant, depth=DEPTH)
     junk = service_rankings(conn, index, nonsense[1], nonsense[0], DEPTH, None, ranking)
+    mash = service_rankings(conn, index, noise[1], noise[0], DEPTH, None, ranking)
     gate = index.bundle.gate
     return {
         "recall": report.recall,
         "queries": len(texts),
         "answered": sum(bool(r) for r in found) / len(found),
         "nonsense_empty": sum(not r for r in junk) / len(junk),
+        "noise_empty": sum(not r for r in mash) / len(mash),
         "results": report.mean_results,
         "margin": None if gate is None else gate.answer_margin,
         "floor": None if gate is None else gate.min_similarity,
@@ -91,9 +96,12 @@ def gate_rows(
     fixed = replace(
         default, min_similarity=DEFAULT_MIN_SIMILARITY, answer_similarity=DEFAULT_ANSWER_SIMILARITY
     )
+    margin_only = replace(default, answer_in_words=False)
     floor_label = "no floor" if FLOOR_QUANTILE is None else f"floor q={FLOOR_QUANTILE}"
     junk_texts = nonsense_queries(NONSENSE)
     nonsense = (junk_texts, encoder.encode(junk_texts))
+    mash_texts = keyboard_noise(NOISE)
+    noise = (mash_texts, encoder.encode(mash_texts))
     rows: list[dict[str, object]] = []
     for gate_set in sets:
         queries = all_caption_queries(gate_set.images)
@@ -115,6 +123,11 @@ def gate_rows(
             modes: list[tuple[str, CaptionIndex, RankingOptions]] = [
                 (f"fixed gate {DEFAULT_ANSWER_SIMILARITY}, floor {DEFAULT_MIN_SIMILARITY}", index, fixed),
                 (f"**calibrated gate** q={ANSWER_QUANTILE}, {floor_label} (service default)", index, default),
+                (
+                    f"calibrated gate q={ANSWER_QUANTILE}, {floor_label}, no language check",
+                    index,
+                    margin_only,
+                ),
             ]
             for answer, floor in ALTERNATIVES:
                 label = f"calibrated gate q={answer}, " + (
@@ -123,7 +136,7 @@ def gate_rows(
                 modes.append((label, _recalibrated(index, answer, floor), default))
             modes.append(("gate and floor off", index, default.without_cutoff()))
             for gate, searched, options in modes:
-                row = _row(conn, searched, options, asked, nonsense)
+                row = _row(conn, searched, options, asked, nonsense, noise)
                 rows.append({"set": gate_set.name, "system": system, "gate": gate, **row})
     return rows
 
@@ -131,8 +144,8 @@ def gate_rows(
 def format_gate_table(rows: Sequence[dict[str, object]]) -> str:
     lines = [
         "| set | system | gate | queries | R@1 | R@5 | R@10 | real answered | nonsense empty "
-        "| results/query | margin | floor |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| keyboard noise empty | results/query | margin | floor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         recall: dict[int, float] = row["recall"]  # type: ignore[assignment]
@@ -140,7 +153,7 @@ def format_gate_table(rows: Sequence[dict[str, object]]) -> str:
         lines.append(
             f"| {row['set']} | {row['system']} | {row['gate']} | {row['queries']} | {recall[1]:.3f} "
             f"| {recall[5]:.3f} | {recall[10]:.3f} | {row['answered']:.2f} | {row['nonsense_empty']:.2f} "
-            f"| {row['results']:.1f} | {'' if margin is None else f'{margin:.3f}'} "
-            f"| {'' if floor is None else f'{floor:.3f}'} |"
+            f"| {row['noise_empty']:.2f} | {row['results']:.1f} "
+            f"| {'' if margin is None else f'{margin:.3f}'} | {'' if floor is None else f'{floor:.3f}'} |"
         )
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from core.database import Connection
 from evaluation.gates import DEPTH as GATE_DEPTH
-from evaluation.gates import NONSENSE, GateSet, format_gate_table, gate_rows
+from evaluation.gates import NOISE, NONSENSE, GateSet, format_gate_table, gate_rows
 from evaluation.generated import generate_captions, select_images
 from evaluation.labels import caption_and_classify
 from evaluation.report import print_report
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.gates_only:
         print_report(result)
-    print(f"\nanswer gate per set ({NONSENSE} nonsense queries, k={GATE_DEPTH}):")
+    print(f"\nanswer gate per set ({NONSENSE} nonsense, {NOISE} keyboard noise queries, k={GATE_DEPTH}):")
     print(format_gate_table(gates))
     return 0
 

@@ -71,6 +71,28 @@ def nonsense_queries(count: int, seed: int = 0) -> list[str]:
     return [" ".join(word() for _ in range(rng.randint(1, 3))) for _ in range(count)]
 
 
+KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def keyboard_noise(count: int, seed: int = 0) -> list[str]:
+    """Keyboard noise ("asdfg hjk", "xqzvtp"): runs along a keyboard row or random letters, one to
+    three words, a second kind of nonsense beside the pseudo-words."""
+    import random
+    import string
+
+    rng = random.Random(seed)
+
+    def word() -> str:
+        length = rng.randint(3, 8)
+        if rng.random() < 0.5:
+            row = rng.choice(KEYBOARD_ROWS)
+            start = rng.randrange(len(row) - 2)
+            return row[start : start + length]
+        return "".join(rng.choice(string.ascii_lowercase) for _ in range(length))
+
+    return [" ".join(word() for _ in range(rng.randint(1, 3))) for _ in range(count)]
+
+
 def keyword_queries(records: Sequence[ImageRecord], indexed: dict[str, str]) -> QuerySet:
     """Each image's keywords as one query, for the index of ``indexed`` (image id -> its caption)."""
     used = set(indexed.values())

@@ -23,8 +23,9 @@ from core.env import EnvReader
 from core.images import ImageNotFound, ImageRef
 from core.space import normalize_rows, project
 from core.tags import ImageTags
-from core.text_encoder import OnnxSentenceEncoder
+from core.text_encoder import TOKENIZER_FILE, OnnxSentenceEncoder
 from core.vector_index import Strategy
+from core.vocabulary import Vocabulary
 from evaluation.metrics import merge_rows
 from function_app.bundles import LoadedBundle, PinnedBundle
 from function_app.index_reader import (
@@ -169,7 +170,8 @@ def index_service(
         max_k=max(SERVICE_DEFAULTS.max_k, k),
         max_query_chars=max([SERVICE_DEFAULTS.max_query_chars, *(len(text) for text in texts)]),
     )
-    loaded = LoadedBundle(index.bundle, GivenQueries(texts, queries))
+    vocabulary = Vocabulary.from_file(index.bundle.encoder_dir / TOKENIZER_FILE)
+    loaded = LoadedBundle(index.bundle, GivenQueries(texts, queries), vocabulary)
     return SearchService(
         PinnedBundle(loaded), ConnectionPool(lambda: conn, max_size=1), _NoImages(), settings
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from core.bundle import BundleError, SearchBundle, current_version, load_bundle
 from core.text_encoder import EncoderError, OnnxSentenceEncoder
+from core.vocabulary import Vocabulary
 from function_app.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class SentenceEncoder(Protocol):
 class LoadedBundle:
     bundle: SearchBundle
     encoder: SentenceEncoder  # the bundle's own encoder (an OnnxSentenceEncoder of its encoder folder)
+    vocabulary: Vocabulary | None = None  # its tokenizer's words, for the gate; None: no language check
 
 
 class BundleSource(Protocol):
@@ -94,7 +96,7 @@ class BundleProvider:
             if self._loaded is None or self._loaded.bundle.version != version:
                 bundle = load_bundle(self._share, version)
                 encoder = OnnxSentenceEncoder(bundle.encoder_dir)
-                self._loaded = LoadedBundle(bundle, encoder)
+                self._loaded = LoadedBundle(bundle, encoder, encoder.vocabulary())
             self._error = None
             self._next_check = time.monotonic() + self._check_seconds
         except (BundleError, EncoderError) as exc:

@@ -43,6 +43,10 @@ class RankingOptions:
     # then min_similarity (lower) filters the rest. None: no such gate.
     answer_similarity: Threshold = AUTO
     pool: int = DEFAULT_POOL  # semantic candidates re-ranked (at least k)
+    # With the calibrated gate ("auto"), a query written in words the encoder knows (core/vocabulary.py)
+    # is answered whatever its cosine; the margin then decides only for the others. False: the margin
+    # decides for every query.
+    answer_in_words: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.text_weight <= 1.0:
@@ -58,9 +62,11 @@ class RankingOptions:
         """The same ranking, keeping every candidate."""
         return replace(self, min_similarity=None, answer_similarity=None)
 
-    def resolved(self, bundle: SearchBundle, query: np.ndarray) -> RankingOptions:
+    def resolved(self, bundle: SearchBundle, query: np.ndarray, *, in_words: bool = False) -> RankingOptions:
         """These options for one query, the (d,) unit vector in ``bundle``'s space: each ``auto``
-        threshold taken from the bundle's calibrated gate, or from the fixed defaults when it has none."""
+        threshold taken from the bundle's calibrated gate, or from the fixed defaults when it has none.
+        ``in_words``: the query's text is language (core/vocabulary.py), so the calibrated gate answers it
+        when ``answer_in_words`` is set."""
         floor, answer = self.min_similarity, self.answer_similarity
         gate, probes = bundle.gate, bundle.probes
         if floor == AUTO:  # a calibrated gate may have no floor
@@ -68,6 +74,8 @@ class RankingOptions:
         if answer == AUTO:
             if gate is None or probes is None:
                 answer = DEFAULT_ANSWER_SIMILARITY
+            elif in_words and self.answer_in_words:
+                answer = None
             else:
                 answer = gate.answer_similarity(query, probes)
         return replace(self, min_similarity=floor, answer_similarity=answer)

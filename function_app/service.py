@@ -156,7 +156,8 @@ class SearchService:
         embedding = loaded.encoder.encode([text])  # (1, D)
         encoded = time.perf_counter()
         vector = project(embedding, bundle.pca_mean, bundle.pca_components)[0]  # (d,)
-        ranking_options = ranking_options.resolved(bundle, vector)  # "auto": the bundle's calibration
+        in_words = loaded.vocabulary is not None and loaded.vocabulary.is_language(text)
+        ranking_options = ranking_options.resolved(bundle, vector, in_words=in_words)  # "auto": calibrated
         projected = time.perf_counter()
         try:
             with self._pool.connection() as conn:

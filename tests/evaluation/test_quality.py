@@ -80,12 +80,20 @@ def test_quality_script_end_to_end(
     assert {name for name, _, _ in gates} == {"shapes", "other-shapes"}
     assert {system for _, system, _ in gates} == {"captions (top-5 beams, weighted mean)"}
     off = gates[("shapes", "captions (top-5 beams, weighted mean)", "gate and floor off")]
-    assert (off["answered"], off["nonsense_empty"]) == (1.0, 0.0)
+    assert (off["answered"], off["nonsense_empty"], off["noise_empty"]) == (1.0, 0.0, 0.0)
     calibrated = [row for key, row in gates.items() if key[0] == "shapes" and "service default" in key[2]]
     assert len(calibrated) == 1 and calibrated[0]["margin"] is not None
+    # The shapes queries ("red circle") are all in words: the language check answers every one, and
+    # can only add answers to the margin's.
+    margin_only = [row for key, row in gates.items() if key[0] == "shapes" and "no language" in key[2]]
+    assert len(margin_only) == 1 and calibrated[0]["answered"] == 1.0
+    assert calibrated[0]["answered"] >= margin_only[0]["answered"]
     assert all(
-        0.0 <= row["answered"] <= 1.0 and 0.0 <= row["nonsense_empty"] <= 1.0 for row in gates.values()
+        0.0 <= row["answered"] <= 1.0
+        and 0.0 <= row["nonsense_empty"] <= 1.0
+        and 0.0 <= row["noise_empty"] <= 1.0
+        for row in gates.values()
     )
-    assert "answer gate per set" in out and "| real answered | nonsense empty |" in out
+    assert "answer gate per set" in out and "| real answered | nonsense empty | keyboard noise empty |" in out
     cache = json.loads((tmp_path / "out" / "captions.json").read_text(encoding="utf-8"))
     assert len(cache["captions"]) == result["images"]  # the next run reuses them instead of captioning

@@ -55,6 +55,19 @@ def test_auto_thresholds_come_from_the_bundle_gate_per_query() -> None:
     assert (explicit.min_similarity, explicit.answer_similarity) == (None, 0.5)
 
 
+def test_the_calibrated_gate_answers_a_query_in_words_whatever_its_cosine() -> None:
+    gate = Gate(0.1, None, 0.95, None, probes=2, rows=9)
+    probes = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    bundle, query = _bundle(gate, probes), np.array([0.8, 0.6], dtype=np.float32)
+    assert RankingOptions().resolved(bundle, query, in_words=True).answer_similarity is None
+    margin_only = RankingOptions(answer_in_words=False).resolved(bundle, query, in_words=True)
+    assert margin_only.answer_similarity == pytest.approx(0.8)
+    # A fixed gate, or a bundle without a calibration, is not overridden by the words.
+    fixed = RankingOptions(answer_similarity=0.5).resolved(bundle, query, in_words=True)
+    assert fixed.answer_similarity == 0.5
+    assert RankingOptions().resolved(_bundle(None, None), query, in_words=True).answer_similarity == 0.6
+
+
 def test_a_bundle_without_a_gate_falls_back_to_the_fixed_thresholds() -> None:
     resolved = RankingOptions().resolved(_bundle(None, None), np.array([1.0, 0.0], dtype=np.float32))
     assert (resolved.min_similarity, resolved.answer_similarity) == (0.3, 0.6)

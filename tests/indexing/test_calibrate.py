@@ -12,7 +12,7 @@ from core.bundle import load_bundle
 from core.gate import Gate, nonsense_similarity
 from core.space import normalize_rows, project
 from core.text_encoder import OnnxSentenceEncoder
-from evaluation.queries import nonsense_queries
+from evaluation.queries import keyboard_noise, nonsense_queries
 from indexing.calibrate import calibrate, load_probes, null_maxima
 from indexing.versions import CaptionedImage, build_index
 from tests.conftest import create_database
@@ -66,8 +66,8 @@ def test_a_query_near_the_nonsense_needs_a_closer_image() -> None:
 
 def test_the_shipped_probes_are_distinct_from_the_evaluations_nonsense() -> None:
     probes = load_probes()
-    assert len(probes) == 256 and len(set(probes)) == 256
-    assert not set(probes) & set(nonsense_queries(1000))
+    assert len(probes) == 384 and len(set(probes)) == 384  # 256 pseudo-word and 128 keyboard-noise probes
+    assert not set(probes) & (set(nonsense_queries(1000)) | set(keyboard_noise(1000)))
     assert not any(line.startswith("#") for line in probes)
 
 
@@ -111,3 +111,4 @@ def test_a_built_bundle_gates_nonsense_and_answers_its_own_captions(
 
     assert answered(["a puppy on the sand", "a cat on a couch", "mountains covered in snow"]) == 1.0
     assert answered(nonsense_queries(50)) <= 0.2
+    assert answered(keyboard_noise(50)) <= 0.2
