@@ -11,9 +11,6 @@ searched exactly, so a filtered search returns k results whenever k rows pass th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
 import numpy as np
 
 from core.database import Connection
@@ -39,10 +36,6 @@ FILTER_SQL = """
   ))"""
 _FILTERED = (FILTER_SQL,)
 
-_TAKEN = """
-SELECT image_id, taken, taken_from FROM images WHERE bundle_version = %(version)s AND image_id = ANY(%(ids)s)
-"""
-
 
 def search_filtered(
     conn: Connection,
@@ -55,7 +48,7 @@ def search_filtered(
     iterative: bool = True,
     fallback: bool = True,
 ) -> list[tuple[object, ...]]:
-    """Rows ``(image_id, name, caption, alternatives, tags, similarity, text_in_picture)`` of the top ``k``
+    """Rows (the shape of queries.py) of the top ``k``
     rows that pass ``filters``; fewer only when fewer pass. ``iterative=False`` turns pgvector's iterative
     scans off and ``fallback=False`` the exact re-check (what benchmarks/filtered_recall.py compares)."""
     vector = np.asarray(query, dtype=np.float32)
@@ -76,14 +69,3 @@ def search_filtered(
             cur.execute(nearest("embedding", None, _FILTERED), params)
             rows = cur.fetchall()
     return rows
-
-
-def taken_times(
-    conn: Connection, version: str, image_ids: Sequence[str]
-) -> dict[str, tuple[datetime | None, str]]:
-    """When each of these images was taken and where that time came from ("exif", "modified", "")."""
-    if not image_ids:
-        return {}
-    with conn.cursor() as cur:
-        cur.execute(_TAKEN, {"version": version, "ids": list(image_ids)})
-        return {str(image_id): (taken, str(source)) for image_id, taken, source in cur.fetchall()}

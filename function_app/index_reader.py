@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -39,7 +40,8 @@ __all__ = [
 
 # One image of a version with its own stored vector: the query of "more like this" (similar.py).
 _STORED_IMAGE = """
-SELECT image_id, name, caption, alternatives, tags, 1.0 AS similarity, text_in_picture, embedding
+SELECT image_id, name, caption, alternatives, tags, 1.0 AS similarity, text_in_picture, taken, taken_from,
+    embedding
 FROM images
 WHERE bundle_version = %(version)s AND image_id = %(id)s
 """
@@ -84,6 +86,10 @@ class IndexedImage:
     text_rank: float = 0.0  # full-text rank of the query's words in captions and tags, in [0, 1); 0: none
     tags: ImageTags = ()  # (word, confidence), names before generic words
     text_in_picture: str = ""  # the words OCR read in the picture (indexing/ocr.py); '': none or OCR off
+    # When it was taken and where that time came from ("exif", "modified"; "": indexed before dates),
+    # read with the row so that a search needs no second round trip for them (indexing/taken.py).
+    taken: datetime | None = None
+    taken_from: str = ""
 
 
 def search_index(
@@ -129,9 +135,10 @@ def text_ranks(conn: Connection, version: str, text: str, image_ids: Sequence[st
 
 
 def indexed_image(row: Sequence[object], text_rank: float = 0.0) -> IndexedImage:
-    """An ``(image_id, name, caption, alternatives, tags, similarity[, text_in_picture])`` result row as
-    an IndexedImage."""
+    """An ``(image_id, name, caption, alternatives, tags, similarity[, text_in_picture[, taken,
+    taken_from]])`` result row as an IndexedImage."""
     image_id, name, caption, alternatives, tags, similarity, *read = row
+    taken = read[1] if len(read) > 1 else None
     return IndexedImage(
         str(image_id),
         str(name),
@@ -141,6 +148,8 @@ def indexed_image(row: Sequence[object], text_rank: float = 0.0) -> IndexedImage
         text_rank,
         parse_tags(tags),
         str(read[0]) if read else "",
+        taken if isinstance(taken, datetime) else None,
+        str(read[2] or "") if len(read) > 2 else "",
     )
 
 

@@ -1,9 +1,9 @@
 """The search statements, composed from one shape: static SQL text and bound parameters only.
 
-Every search returns ``(image_id, name, caption, alternatives, tags, similarity, text_in_picture)`` for
-the rows of ``%(version)s`` nearest to ``%(query)s`` by cosine distance, at most ``%(k)s``, nearest
-first. What differs from one search to another is said by its module (index_reader.py, filtered_search.py,
-visual_search.py):
+Every search returns ``(image_id, name, caption, alternatives, tags, similarity, text_in_picture,
+taken, taken_from)`` for the rows of ``%(version)s`` nearest to ``%(query)s`` by cosine distance, at
+most ``%(k)s``, nearest first. What differs from one search to another is said by its module
+(index_reader.py, filtered_search.py, visual_search.py):
   the vector        ``embedding`` or ``visual``; as stored for a scan, or as the expression its ANN index
                     is built on (core/vector_index.py), which the query must repeat for the planner to use
                     the index; for a version whose text index has the halfvec storage, the rows are found
@@ -32,7 +32,10 @@ Vector = Literal["embedding", "visual"]
 # Only the rows of the query's nearest K-means clusters (Strategy.CLUSTERS); ``%(clusters)s`` is an int[].
 IN_CLUSTERS = " AND cluster_id = ANY(%(clusters)s)"
 
-_ROW = "image_id, name, caption, alternatives, tags, {similarity} AS similarity, text_in_picture"
+_ROW = (
+    "image_id, name, caption, alternatives, tags, {similarity} AS similarity, text_in_picture, "
+    "taken, taken_from"
+)
 _FROM = "FROM images WHERE bundle_version = %(version)s"
 
 
@@ -58,7 +61,7 @@ def nearest(
     order = distance if dim is None else _distance(vector, dim, storage)
     return sql.SQL(
         "WITH found AS MATERIALIZED (SELECT image_id, name, caption, alternatives, tags, text_in_picture, "
-        "{distance} AS distance {where} ORDER BY {order} LIMIT %(k)s) "
+        "taken, taken_from, {distance} AS distance {where} ORDER BY {order} LIMIT %(k)s) "
         "SELECT " + _ROW + " FROM found ORDER BY distance"
     ).format(similarity=sql.SQL("1 - distance"), where=where, distance=distance, order=order)
 

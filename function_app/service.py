@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,6 @@ from core.vector_index import VISUAL_METHOD, Strategy
 from core.visual import project_visual
 from function_app.bundles import BundleSource
 from function_app.errors import InvalidRequest, ServiceUnavailable
-from function_app.filtered_search import taken_times
 from function_app.filters import SearchFilters, Sort
 from function_app.index_reader import IndexedImage, count_images
 from function_app.planner import PlanOptions, choose_strategy, plan_search
@@ -69,8 +69,13 @@ class SimilarResult:
     timing_ms: dict[str, float] = field(default_factory=dict)
 
 
+def taken_of(images: Iterable[IndexedImage]) -> dict[str, tuple[datetime | None, str]]:
+    """When each image was taken and where that time came from, as its row was read."""
+    return {image.image_id: (image.taken, image.taken_from) for image in images}
+
+
 def with_taken(hits: list[SearchHit], taken: dict[str, tuple[datetime | None, str]]) -> list[SearchHit]:
-    """The hits with the time each was taken (``filtered_search.taken_times``)."""
+    """The hits with the time each was taken (``taken_of``)."""
     unknown: tuple[datetime | None, str] = (None, "")
     found = [(hit, taken.get(hit.image_id, unknown)) for hit in hits]
     return [replace(hit, taken=at, taken_from=source) for hit, (at, source) in found]
@@ -176,7 +181,6 @@ class SearchService:
                 ranked = rank_images(
                     conn, bundle.version, vector, text, k, search_plan, ranking_options, filters
                 )
-                taken = taken_times(conn, bundle.version, [r.image.image_id for r in ranked])
         except DatabaseUnavailable as exc:
             raise ServiceUnavailable(f"the search database is unavailable: {exc}") from exc
         queried = time.perf_counter()
@@ -195,7 +199,7 @@ class SearchService:
             )
             for r in ranked
         ]
-        hits = order_by_date(with_taken(hits, taken), filters.sort)
+        hits = order_by_date(with_taken(hits, taken_of(r.image for r in ranked)), filters.sort)
         finished = time.perf_counter()
         routed = search_plan.strategy in (Strategy.CLUSTERS, Strategy.IVFFLAT)
         return SearchResult(
@@ -240,7 +244,6 @@ class SearchService:
                     ),
                 )
                 images = [found.source, *found.images]
-                taken = taken_times(conn, bundle.version, [image.image_id for image in images])
         except DatabaseUnavailable as exc:
             raise ServiceUnavailable(f"the search database is unavailable: {exc}") from exc
 
@@ -249,7 +252,7 @@ class SearchService:
             described = (image.image_id, image.name, image.caption, image.alternatives)
             return SearchHit(*described, cosine, cosine, False, url, image.tags, image.text_in_picture)
 
-        source, *hits = with_taken([hit(image) for image in images], taken)
+        source, *hits = with_taken([hit(image) for image in images], taken_of(images))
         routed = found.plan.strategy in (Strategy.CLUSTERS, Strategy.IVFFLAT)
         return SimilarResult(
             source=source,
@@ -291,7 +294,6 @@ class SearchService:
             with self._pool.connection() as conn:
                 ef_search = self._visual_ef_search(conn, bundle.version)
                 images = search_visual(conn, bundle.version, vector, k, ef_search)
-                taken = taken_times(conn, bundle.version, [image.image_id for image in images])
         except DatabaseUnavailable as exc:
             raise ServiceUnavailable(f"the search database is unavailable: {exc}") from exc
         queried = time.perf_counter()
@@ -310,9 +312,8 @@ class SearchService:
             "database": round((queried - projected) * 1000, 2),
         }
         strategy = Strategy.EXACT if ef_search is None else Strategy.HNSW
-        return SearchResult(
-            sentence, k, strategy, None, bundle.version, with_taken(hits, taken), timing, route="visual"
-        )
+        hits = with_taken(hits, taken_of(images))
+        return SearchResult(sentence, k, strategy, None, bundle.version, hits, timing, route="visual")
 
     def _visual_ef_search(self, conn: Connection, version: str) -> int | None:
         """The HNSW candidate list of a visual search of ``version``, or None to search it exactly: as for

@@ -14,7 +14,6 @@ from pgvector.psycopg2 import register_vector
 from core.database import Connection
 from core.tags import tags_json
 from core.vector_index import Strategy, create_vector_index
-from function_app.filtered_search import taken_times
 from function_app.filters import SearchFilters
 from function_app.index_reader import search_index
 from function_app.planner import SearchPlan
@@ -155,11 +154,25 @@ def test_folder_is_a_folder_not_any_prefix(database: tuple[Connection, np.ndarra
     conn.rollback()
 
 
-def test_taken_times_of_hits(database: tuple[Connection, np.ndarray, np.ndarray]) -> None:
-    conn, _, _ = database
-    times = taken_times(conn, VERSION, ["id00000", "id00005", "missing"])
-    conn.rollback()
-    assert times == {"id00000": (START, "exif"), "id00005": (None, "")}
+@pytest.mark.parametrize("strategy", list(Strategy))
+@pytest.mark.parametrize("filters", [None, SearchFilters(tags=("dog",))], ids=["plain", "filtered"])
+def test_every_strategy_reads_when_each_hit_was_taken_with_its_row(
+    database: tuple[Connection, np.ndarray, np.ndarray], strategy: Strategy, filters: SearchFilters | None
+) -> None:
+    conn, vectors, centroids = database
+    _, _, taken, _ = _corpus()
+    seen = set()
+    for row in (0, 5):  # row 5 was indexed before dates were stored
+        query = vectors[row]
+        found = search_index(conn, VERSION, query, K, _plan(strategy, query, centroids), filters)
+        conn.rollback()
+        assert found
+        for image in found:
+            at = taken[int(image.image_id[2:])]
+            assert (image.taken, image.taken_from) == (at, "exif" if at is not None else "")
+        seen |= {image.image_id for image in found}
+    if strategy is Strategy.EXACT:
+        assert {"id00000", "id00005"} <= seen
 
 
 def test_a_filtered_query_probes_more_lists() -> None:
