@@ -67,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out-of-domain",
         type=Path,
-        help="a second Karpathy-style dataset.json (e.g. .data/tuxpaint/dataset.json) whose split gets "
-        "the gate table beside this one",
+        action="append",
+        default=[],
+        help="another Karpathy-style dataset.json (e.g. .data/tuxpaint/dataset.json, .data/emoji/"
+        "dataset.json) whose split gets the gate table beside this one; repeat for more sets",
     )
     parser.add_argument(
         "--gates-only", action="store_true", help="only the gate table (skips the systems comparison)"
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(images) < 20:
         parser.error(f"split {args.split!r} of {args.dataset} has {len(images)} captioned images; need 20")
     gate_sets = []
-    for number, dataset in enumerate(d for d in (args.dataset, args.out_of_domain) if d is not None):
+    for number, dataset in enumerate((args.dataset, *args.out_of_domain)):
         chosen = images if number == 0 else select_images(load_karpathy(dataset), args.split, args.limit)
         found, probabilities = caption_and_classify(
             args.checkpoint, chosen, dataset.parent, GATE_BEAMS, args.out / f"gates-{number}"
