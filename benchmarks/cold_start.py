@@ -50,7 +50,7 @@ def main() -> None:
     env.setdefault("IMAGES_DIR", tempfile.gettempdir())  # the first query only needs URLs, not files
     if "DATABASE_URL" not in env:
         from core.database import default_embedded_dir, start_embedded_postgres
-        from function_app.settings import PROJECT_ROOT
+        from core.settings import PROJECT_ROOT
 
         env["DATABASE_URL"] = start_embedded_postgres(default_embedded_dir(PROJECT_ROOT))
     totals, imports, firsts = [], [], []

@@ -22,7 +22,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -31,13 +31,21 @@ from benchmarks.caption_corpus import CACHE, sentences
 from benchmarks.filtered_recall import START
 from benchmarks.scale import vectors
 
-STORAGES = ("vector", "halfvec")
+if TYPE_CHECKING:
+    from core.vector_index import VectorStorage
+
+STORAGES: tuple[VectorStorage, ...] = ("vector", "halfvec")
 K = 10
 KEPT = 0.10  # the filtered rows' share
 
 
 def build(
-    conn: Any, storage: str, texts: list[str], full: np.ndarray, order: np.ndarray, encoder_dir: Path
+    conn: Any,
+    storage: VectorStorage,
+    texts: list[str],
+    full: np.ndarray,
+    order: np.ndarray,
+    encoder_dir: Path,
 ) -> tuple[str, Path, float]:
     """One version of every row with its IVFFlat index on ``storage``: (version, its share, seconds).
     Row i was taken START + order[i] hours: set when the rows are written, as an UPDATE afterwards would
@@ -123,16 +131,18 @@ def main() -> None:
         filters = SearchFilters(taken_before=START + timedelta(hours=round(KEPT * args.rows)))
 
         conn = make_connector(dsn)()
-        cases = [(f"probes={p}", p, None) for p in (int(p) for p in args.probes.split(","))]
+        cases: list[tuple[str, int, SearchFilters | None]] = [
+            (f"probes={p}", p, None) for p in (int(p) for p in args.probes.split(","))
+        ]
         cases.append((f"10 % kept, probes={8 * FILTERED_PROBE_FACTOR}", 8 * FILTERED_PROBE_FACTOR, filters))
         rows = []
         for name, probes, active in cases:
             found: dict[str, list[float]] = {s: [] for s in STORAGES}
-            seconds: dict[str, list[float]] = {s: [] for s in STORAGES}
+            times: dict[str, list[float]] = {s: [] for s in STORAGES}
             worst = {s: 0.0 for s in STORAGES}
             for i, q in enumerate(queries):
                 for storage in STORAGES[i % 2 :] + STORAGES[: i % 2]:  # taking turns
-                    plan = SearchPlan(Strategy.IVFFLAT, probes=probes, storage=storage)  # type: ignore[arg-type]
+                    plan = SearchPlan(Strategy.IVFFLAT, probes=probes, storage=storage)
                     started = time.perf_counter()
                     if active is None:
                         hits = [
@@ -141,10 +151,10 @@ def main() -> None:
                         ]
                     else:
                         hits = [
-                            (str(r[0]), float(r[5]))
+                            (str(r[0]), cast(float, r[5]))
                             for r in search_filtered(conn, versions[storage], q, K, plan, active)
-                        ]  # type: ignore[arg-type]
-                    seconds[storage].append(time.perf_counter() - started)
+                        ]
+                    times[storage].append(time.perf_counter() - started)
                     conn.rollback()
                     ids = [int(image_id) for image_id, _ in hits]
                     gold = truth[i] if active is None else kept_truth[i]
@@ -152,7 +162,7 @@ def main() -> None:
                     exact = reduced[ids] @ q
                     worst[storage] = max(worst[storage], float(np.max(np.abs(exact - [s for _, s in hits]))))
             for storage in STORAGES:
-                median, p99 = ms(seconds[storage])
+                median, p99 = ms(times[storage])
                 row = {
                     "case": name,
                     "storage": storage,

@@ -73,7 +73,8 @@ def read_stage_cost(folder: Path, names: list[str], captioner: Path) -> tuple[fl
 
     prep = loaders.captioner(captioner, "cpu").preprocess
     ocr = Ocr()
-    off, on = [], []
+    off: list[float] = []
+    on: list[float] = []
     for name in names:
         data = (folder / name).read_bytes()
         for with_ocr, into in ((False, off), (True, on)):

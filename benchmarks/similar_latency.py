@@ -69,8 +69,8 @@ def recall_table(dsn: str, share: Path, ids: list[str], k: int) -> list[tuple[st
     exact, exact_times = run(lambda _: SearchPlan(Strategy.EXACT))
     table = [("exact (all rows)", 1.0, *ms(exact_times))]
     for name in STRATEGIES:
-        found, times = run(plan(name))
-        recall = float(np.mean([len(f & t) / len(t) for f, t in zip(found, exact, strict=True)]))
+        neighbours, times = run(plan(name))
+        recall = float(np.mean([len(f & t) / len(t) for f, t in zip(neighbours, exact, strict=True)]))
         table.append((name, recall, *ms(times)))
     conn.close()
     return table

@@ -91,7 +91,7 @@ def _invoke(module: ModuleType, request: func.HttpRequest) -> func.HttpResponse:
     # get_functions() may be called once per app (it checks names are unique), as the host does.
     if not hasattr(module, "_test_handler"):
         module._test_handler = function_registers(module)[0].get_functions()[0].get_user_function()  # type: ignore[attr-defined]
-    handler = module._test_handler  # type: ignore[attr-defined]
+    handler = module._test_handler
     # Its own thread and event loop, as in the worker: a sync Playwright test run earlier in this
     # process leaves a loop running in the main thread, where asyncio.run() refuses to start.
     with ThreadPoolExecutor(1) as pool:

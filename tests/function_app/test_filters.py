@@ -129,7 +129,7 @@ def test_sort_reorders_the_same_results_by_date(service: SearchService) -> None:
 
 
 def test_the_api_takes_filters_in_the_query_and_the_body(filter_client: TestClient) -> None:
-    params = [
+    params: list[tuple[str, str | int | float | bool | None]] = [
         ("q", "a dog on a beach"),
         ("k", "20"),
         ("tag", "Dog"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import psycopg2
@@ -33,7 +34,7 @@ from tests.function_app.plans import explain_through_index
 
 ROWS, DIM, CLUSTERS, K = 600, 16, 12, 10
 # One ANN index each, so the planner has no choice; the same rows and ids in every version.
-VERSIONS = {
+VERSIONS: dict[tuple[str, VectorStorage], str] = {
     ("hnsw", "halfvec"): "hv-hnsw",
     ("ivfflat", "halfvec"): "hv-ivfflat",
     ("hnsw", "vector"): "v-hnsw",
@@ -179,8 +180,9 @@ def test_a_filtered_search_walks_the_halfvec_index_until_k_rows_pass(
         assert len(plain) < K  # so k rows came from walking on, not from the first probe
         assert len(walked) == K and all(str(row[1]).startswith("rare/") for row in walked)
         found = [int(str(row[0])[2:]) for row in walked]
-        assert np.allclose([float(row[5]) for row in walked], vectors[found] @ query, rtol=0, atol=1e-6)
-        assert [float(row[5]) for row in walked] == sorted((float(row[5]) for row in walked), reverse=True)
+        similarities = [cast(float, row[5]) for row in walked]
+        assert np.allclose(similarities, vectors[found] @ query, rtol=0, atol=1e-6)
+        assert similarities == sorted(similarities, reverse=True)
         generous = _plan(method, "halfvec", probes=CLUSTERS, ef_search=400)
         wide = _walking(conn, version, query, generous)
         best = sorted(keep, key=lambda i: -float(vectors[i] @ query))[:K]

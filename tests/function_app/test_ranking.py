@@ -211,7 +211,7 @@ def test_nonsense_queries_get_few_or_no_results(small_index: tuple[str, Path, st
     cut = TestClient(create_api(make_settings(dsn, share, tmp_path)))
     off = {"SEARCH_MIN_SIMILARITY": "off", "SEARCH_ANSWER_SIMILARITY": "off"}
     uncut = TestClient(create_api(make_settings(dsn, share, tmp_path, **off)))
-    query = {"q": "vrolq zektif plumbanor", "k": 6}
+    query: dict[str, str | int] = {"q": "vrolq zektif plumbanor", "k": 6}
     assert len(uncut.get("/api/search", params=query).json()["results"]) == 6
     assert len(cut.get("/api/search", params=query).json()["results"]) < 6
     assert len(cut.get("/api/search", params={"q": "a dog on the beach", "k": 6}).json()["results"]) >= 1
@@ -223,7 +223,8 @@ def test_the_service_applies_the_gate_calibrated_in_the_bundle(
     dsn, share, version = indexed
     bundle = load_bundle(share, version)
     assert bundle.gate is not None and bundle.probes is not None  # build_index calibrated it
-    nonsense, real = {"q": "vrolq zektif plumbanor", "k": 5}, {"q": "a dog on the beach", "k": 5}
+    nonsense: dict[str, str | int] = {"q": "vrolq zektif plumbanor", "k": 5}
+    real: dict[str, str | int] = {"q": "a dog on the beach", "k": 5}
     calibrated = TestClient(create_api(make_settings(dsn, share, images_dir)))
     assert calibrated.get("/api/search", params=nonsense).json()["results"] == []
     assert len(calibrated.get("/api/search", params=real).json()["results"]) == 5

@@ -18,7 +18,7 @@ from indexing.versions import CaptionedImage, build_index
 from tests.conftest import create_database
 
 
-def unit(*rows: list[float]) -> np.ndarray:
+def unit(*rows: list[float] | list[int]) -> np.ndarray:
     return normalize_rows(np.array(rows, dtype=np.float32))
 
 
@@ -100,13 +100,14 @@ def test_a_built_bundle_gates_nonsense_and_answers_its_own_captions(
     encoder = OnnxSentenceEncoder(encoder_dir)
     rows = project(encoder.encode(texts[:10]), bundle.pca_mean, bundle.pca_components)
 
+    probes = bundle.probes
+    assert probes is not None
+
     def answered(queries: list[str]) -> float:
         vectors = project(encoder.encode(queries), bundle.pca_mean, bundle.pca_components)
         best = (vectors @ rows.T).max(axis=1)
         return float(
-            np.mean(
-                [b >= gate.answer_similarity(v, bundle.probes) for v, b in zip(vectors, best, strict=True)]
-            )
+            np.mean([b >= gate.answer_similarity(v, probes) for v, b in zip(vectors, best, strict=True)])
         )
 
     assert answered(["a puppy on the sand", "a cat on a couch", "mountains covered in snow"]) == 1.0

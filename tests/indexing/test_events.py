@@ -194,7 +194,9 @@ def queues(azurite_queue_connection_string: str) -> Iterator[tuple[QueueClient, 
 
 
 def visible(queue: QueueClient) -> int:
-    return int(queue.get_queue_properties().approximate_message_count)
+    count = queue.get_queue_properties().approximate_message_count
+    assert count is not None
+    return count
 
 
 class IndexRuns:

@@ -59,6 +59,10 @@ def test_database_outage_retries_then_fails_clearly_and_a_rerun_completes(
         if batch == 3:
             stop_embedded_postgres(own_server)
 
+    def both_outages(batch: int) -> None:
+        brief_outage(batch)
+        long_outage(batch)
+
     db = Database(make_connector(dsn), attempts=6, first_delay=0.5, max_delay=1.0)
     with pytest.raises(IndexingError) as failure:
         index(
@@ -68,7 +72,7 @@ def test_database_outage_retries_then_fails_clearly_and_a_rerun_completes(
             encoder_dir,
             tiny_models,
             quiet_options(),
-            after_batch=lambda n: (brief_outage(n), long_outage(n)),
+            after_batch=both_outages,
         )
     assert db.retries >= 1 + 5
     assert str(failure.value).startswith("the database is unavailable: storing a batch failed 6 times over ")

@@ -320,7 +320,12 @@ def _catalog(dsn: str) -> MemoryWriter:
             embedding = np.array(json.loads(row[9]), dtype=np.float32)
             visual = None if row[14] is None else np.array(json.loads(row[14]), dtype=np.float32)
             tags = json.dumps(json.loads(row[10]))
-            writer.catalog[row[0]] = CatalogEntry(*row[1:9], embedding, tags, *row[11:14], visual)
+            location, name, etag, caption, alternatives, score, captioner, encoder = row[1:9]
+            taken, taken_from, text_in_picture = row[11:14]
+            writer.catalog[row[0]] = CatalogEntry(
+                location, name, etag, caption, alternatives, score, captioner, encoder, embedding, tags,
+                taken, taken_from, text_in_picture, visual,
+            )  # fmt: skip
         cur.execute("SELECT image_id, name, reason FROM skipped")
         for image_id, name, reason in cur.fetchall():
             writer.skipped[image_id] = ("", Skip(image_id, name, reason, ""))

@@ -76,7 +76,9 @@ def test_postgres_writers_round_trip_the_visual_column_with_nulls(fresh_dsn: str
     conn.rollback()
     assert [stored[("v2", i)] for i in batch.image_ids] == [None] * 4
     assert stored[("v1", "id02")] is None
-    np.testing.assert_allclose(stored[("v1", "id03")], reduced[3], rtol=1e-6)
+    stored_visual = stored[("v1", "id03")]
+    assert stored_visual is not None
+    np.testing.assert_allclose(stored_visual, reduced[3], rtol=1e-6)
     conn.close()
 
 

@@ -137,7 +137,7 @@ def evaluate(expr: Any, env: Mapping[str, Any]) -> Any:
     if "function" in expr:
         fn = expr["function"]
         kind, args = fn["type"], [evaluate(v, env) for v in fn.get("parameters", {}).values()]
-        functions = {
+        functions: dict[str, Any] = {
             "min": min,
             "max": max,
             "empty": lambda x: len(x) == 0,

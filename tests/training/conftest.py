@@ -18,7 +18,7 @@ def shapes_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_config(dataset: Path, out: Path, **overrides: object) -> TrainConfig:
     preset = dict(PRESETS["tiny"])
     values = {**preset, "dataset": str(dataset), "out_dir": str(out), **overrides}
-    return TrainConfig(**values)  # type: ignore[arg-type]
+    return TrainConfig(**values)
 
 
 @pytest.fixture(scope="session")

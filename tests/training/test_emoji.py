@@ -28,15 +28,15 @@ ANNOTATIONS = """<?xml version="1.0" encoding="UTF-8" ?>
 
 
 @pytest.fixture
-def annotations(tmp_path: Path) -> Path:
+def cldr_file(tmp_path: Path) -> Path:
     path = tmp_path / "en.xml"
     path.write_text(ANNOTATIONS, encoding="utf-8")
     return path
 
 
-def test_only_single_pictographs_are_named(annotations: Path) -> None:
+def test_only_single_pictographs_are_named(cldr_file: Path) -> None:
     # No punctuation, no skin-tone modifier, no flag sequence; the presentation selector is dropped.
-    assert dict(pictograph_names(annotations)) == {
+    assert dict(pictograph_names(cldr_file)) == {
         "\N{GREEN APPLE}": "green apple",
         "\N{DOG FACE}": "dog face",
         "\N{WAVING WHITE FLAG}": "white flag",
@@ -53,8 +53,8 @@ def test_a_drawn_character_fills_a_white_square_and_a_missing_glyph_is_none() ->
     assert render(" ", font, 64) is None  # no ink
 
 
-def test_builds_a_val_and_test_only_set(annotations: Path, tmp_path: Path) -> None:
-    dataset = build_emoji(annotations, DEJAVU, tmp_path / "out", size=48)
+def test_builds_a_val_and_test_only_set(cldr_file: Path, tmp_path: Path) -> None:
+    dataset = build_emoji(cldr_file, DEJAVU, tmp_path / "out", size=48)
     records = {r.image_id: r for r in load_karpathy(dataset)}
     # DejaVu Sans draws the moon and the face, and only its .notdef box for the apple, the dog and the
     # flag: those are left out, and counted.

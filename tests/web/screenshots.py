@@ -21,7 +21,7 @@ def shoot(browser: Browser, url: str, path: Path, *, phone: bool) -> None:
     options = (
         {"viewport": PHONE, "is_mobile": True, "device_scale_factor": 2} if phone else {"viewport": DESKTOP}
     )
-    context = browser.new_context(**options)  # type: ignore[arg-type]
+    context = browser.new_context(**options)
     page = context.new_page()
     page.goto(url)
     page.wait_for_selector("#status[data-state=results]")

@@ -231,7 +231,9 @@ def test_tags_are_shown_as_chips_with_shared_words_marked_and_confidence_on_hove
     page: Page, scripted_site: ScriptedSite
 ) -> None:
     tagged = result(
-        1, "a drawing", tags=[("tabby", 0.61), ("cat", 0.61), ("<i>feline</i>", 0.8), ("pet", "x")]
+        1,
+        "a drawing",
+        tags=[("tabby", 0.61), ("cat", 0.61), ("<i>feline</i>", 0.8), ("pet", "x")],  # type: ignore[list-item]
     )
     scripted_site.api.answer_results([tagged, result(2, "a bike")])
     page.goto(scripted_site.url)

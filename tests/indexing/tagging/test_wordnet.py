@@ -95,7 +95,7 @@ def test_the_shipped_vocabulary_is_what_wordnet_gives() -> None:
     assert generic["entity"] == 0 and generic["animal"] == 6
 
 
-def db_free_entry(wnid: str) -> dict:  # type: ignore[type-arg]
+def db_free_entry(wnid: str) -> dict:
     import json
 
     classes = json.loads(VOCABULARY_FILE.read_text(encoding="utf-8"))["classes"]
