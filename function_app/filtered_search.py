@@ -48,9 +48,9 @@ def search_filtered(
     iterative: bool = True,
     fallback: bool = True,
 ) -> list[tuple[object, ...]]:
-    """Rows (the shape of queries.py) of the top ``k``
-    rows that pass ``filters``; fewer only when fewer pass. ``iterative=False`` turns pgvector's iterative
-    scans off and ``fallback=False`` the exact re-check (what benchmarks/filtered_recall.py compares)."""
+    """The top ``k`` rows that pass ``filters``, in queries.py's row shape; fewer only when fewer pass.
+    ``iterative=False`` turns pgvector's iterative scans off and ``fallback=False`` the exact re-check
+    (what benchmarks/filtered_recall.py compares)."""
     vector = np.asarray(query, dtype=np.float32)
     params = plan_params(plan, {"query": vector, "version": version, "k": k, **filters.sql_params()})
     with conn.cursor() as cur:

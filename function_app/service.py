@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -67,18 +66,6 @@ class SimilarResult:
     bundle_version: str
     hits: list[SearchHit]  # nearest first, the source excluded; score and similarity are the cosine
     timing_ms: dict[str, float] = field(default_factory=dict)
-
-
-def taken_of(images: Iterable[IndexedImage]) -> dict[str, tuple[datetime | None, str]]:
-    """When each image was taken and where that time came from, as its row was read."""
-    return {image.image_id: (image.taken, image.taken_from) for image in images}
-
-
-def with_taken(hits: list[SearchHit], taken: dict[str, tuple[datetime | None, str]]) -> list[SearchHit]:
-    """The hits with the time each was taken (``taken_of``)."""
-    unknown: tuple[datetime | None, str] = (None, "")
-    found = [(hit, taken.get(hit.image_id, unknown)) for hit in hits]
-    return [replace(hit, taken=at, taken_from=source) for hit, (at, source) in found]
 
 
 def order_by_date(hits: list[SearchHit], sort: Sort) -> list[SearchHit]:
@@ -196,10 +183,12 @@ class SearchService:
                 self._images.url(r.image.name),
                 r.image.tags,
                 r.image.text_in_picture,
+                taken=r.image.taken,
+                taken_from=r.image.taken_from,
             )
             for r in ranked
         ]
-        hits = order_by_date(with_taken(hits, taken_of(r.image for r in ranked)), filters.sort)
+        hits = order_by_date(hits, filters.sort)
         finished = time.perf_counter()
         routed = search_plan.strategy in (Strategy.CLUSTERS, Strategy.IVFFLAT)
         return SearchResult(
@@ -248,11 +237,23 @@ class SearchService:
             raise ServiceUnavailable(f"the search database is unavailable: {exc}") from exc
 
         def hit(image: IndexedImage) -> SearchHit:
-            cosine, url = round(image.similarity, 4), self._images.url(image.name)
-            described = (image.image_id, image.name, image.caption, image.alternatives)
-            return SearchHit(*described, cosine, cosine, False, url, image.tags, image.text_in_picture)
+            cosine = round(image.similarity, 4)
+            return SearchHit(
+                image.image_id,
+                image.name,
+                image.caption,
+                image.alternatives,
+                cosine,
+                cosine,
+                False,
+                self._images.url(image.name),
+                image.tags,
+                image.text_in_picture,
+                taken=image.taken,
+                taken_from=image.taken_from,
+            )
 
-        source, *hits = with_taken([hit(image) for image in images], taken_of(images))
+        source, *hits = [hit(image) for image in images]
         routed = found.plan.strategy in (Strategy.CLUSTERS, Strategy.IVFFLAT)
         return SimilarResult(
             source=source,
@@ -304,6 +305,8 @@ class SearchService:
                 self._images.url(image.name),
                 image.tags,
                 image.text_in_picture,
+                taken=image.taken,
+                taken_from=image.taken_from,
             )
             for image in images
         ]
@@ -312,7 +315,6 @@ class SearchService:
             "database": round((queried - projected) * 1000, 2),
         }
         strategy = Strategy.EXACT if ef_search is None else Strategy.HNSW
-        hits = with_taken(hits, taken_of(images))
         return SearchResult(sentence, k, strategy, None, bundle.version, hits, timing, route="visual")
 
     def _visual_ef_search(self, conn: Connection, version: str) -> int | None:
