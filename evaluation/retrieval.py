@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,12 @@ class _NoImages:
         return ""
 
 
+@cache
+def _vocabulary(encoder_dir: Path) -> Vocabulary:
+    """The gate's vocabulary of an encoder folder, read once for the many services built over one bundle."""
+    return Vocabulary.from_file(encoder_dir / TOKENIZER_FILE)
+
+
 def index_service(
     conn: Connection, index: CaptionIndex, texts: Sequence[str], queries: np.ndarray, k: int
 ) -> SearchService:
@@ -170,8 +177,7 @@ def index_service(
         max_k=max(SERVICE_DEFAULTS.max_k, k),
         max_query_chars=max([SERVICE_DEFAULTS.max_query_chars, *(len(text) for text in texts)]),
     )
-    vocabulary = Vocabulary.from_file(index.bundle.encoder_dir / TOKENIZER_FILE)
-    loaded = LoadedBundle(index.bundle, GivenQueries(texts, queries), vocabulary)
+    loaded = LoadedBundle(index.bundle, GivenQueries(texts, queries), _vocabulary(index.bundle.encoder_dir))
     return SearchService(
         PinnedBundle(loaded), ConnectionPool(lambda: conn, max_size=1), _NoImages(), settings
     )
