@@ -75,18 +75,19 @@ def build_emoji(annotations: Path, font_file: Path, out_dir: Path, size: int = 2
     font = ImageFont.truetype(str(font_file), GLYPH_SIZE)
     # What the font draws for a character it lacks (nothing, or its .notdef box): such pictures are left out.
     missing = render(NOT_A_CHARACTER, font, size)
+    notdef = None if missing is None else missing.tobytes()
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
     records: list[ImageRecord] = []
     skipped: Counter[str] = Counter()
     for character, name in pictograph_names(annotations):
         words = tokenize(name)
         picture = render(character, font, size)
-        if picture is not None and missing is not None and picture.tobytes() == missing.tobytes():
+        if picture is not None and picture.tobytes() == notdef:
             picture = None
         if picture is None or not words:
             skipped["no glyph in the font" if picture is None else "no words in the name"] += 1
             continue
         rel = f"{ord(character):05x}.png"
-        (out_dir / "images").mkdir(parents=True, exist_ok=True)
         picture.save(out_dir / "images" / rel, format="PNG", optimize=True)
         split = split_for(rel, val_fraction=0.5, test_fraction=0.5)  # half val, half test
         records.append(ImageRecord(rel, f"images/{rel}", split, (tuple(words),)))

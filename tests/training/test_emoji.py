@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageFont
 
 from training.data import load_karpathy
-from training.emoji import build_emoji, pictograph_names, render
+from training.emoji import build_emoji, main, pictograph_names, render
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 ANNOTATIONS = """<?xml version="1.0" encoding="UTF-8" ?>
@@ -66,3 +66,14 @@ def test_builds_a_val_and_test_only_set(cldr_file: Path, tmp_path: Path) -> None
         assert image.size == (48, 48)
     stats = (dataset.parent / "stats.json").read_text(encoding="utf-8")
     assert '"no glyph in the font": 3' in stats and '"images": 2' in stats
+
+
+def test_a_missing_font_or_names_file_says_what_to_install(
+    cldr_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    absent = tmp_path / "NoSuchEmoji.ttf"
+    with pytest.raises(SystemExit) as stopped:
+        main(["--out", str(tmp_path / "out"), "--annotations", str(cldr_file), "--font", str(absent)])
+    assert stopped.value.code == 2
+    message = capsys.readouterr().err
+    assert f"{absent} not found: apt-get install fonts-noto-color-emoji unicode-cldr-core" in message
